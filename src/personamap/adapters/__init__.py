@@ -1,0 +1,1 @@
+"""Adapters: one per external system (database, model registry, broker, notifier)."""

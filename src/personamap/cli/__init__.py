@@ -1,0 +1,70 @@
+"""The ``personamap`` command line: one thin command per workflow stage.
+
+Errors are mapped to exit codes here, in one place: a :class:`PersonamapError` prints its message
+and exits with its ``exit_code`` (2 unless the error says otherwise); nothing prints a traceback
+for a user mistake.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import click
+import typer
+
+from personamap import __version__
+from personamap.cli import config_cmd, data, db
+from personamap.errors import PersonamapError
+
+app = typer.Typer(
+    name="personamap",
+    help="Customer persona catalogs, assignment and drift monitoring.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# GEN app.command("generate")(data.generate)
+app.command("ingest")(data.ingest)
+# GEN app.command("demo")(data.demo)
+app.command("config")(config_cmd.show)
+app.add_typer(db.app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"personamap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    log_level: Annotated[
+        str, typer.Option(help="Logging level: DEBUG, INFO, WARNING or ERROR.")
+    ] = "WARNING",
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Customer persona catalogs, assignment and drift monitoring."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def main() -> None:
+    """Run the CLI, turning personamap errors into a message and an exit code."""
+    try:
+        code = app(standalone_mode=False)
+    except PersonamapError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # usage errors: bad option, missing argument
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,58 @@
+"""Wiring for CLI commands: settings, the database, the spec; and shared option types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from personamap.adapters.database import connect
+from personamap.config import Settings, get_settings
+from personamap.domain.spec import FeatureSpec, load_spec
+
+SpecOption = Annotated[
+    str | None,
+    typer.Option(
+        "--spec",
+        help="Feature spec: 'anonymised', 'survey' or a path to a spec file "
+        "(default: PERSONAMAP_SPEC, else anonymised).",
+    ),
+]
+OutputFormat = Annotated[str, typer.Option("--format", help="File format: csv or parquet.")]
+
+console = Console()
+
+
+def settings() -> Settings:
+    """The effective settings."""
+    return get_settings()
+
+
+def database(config: Settings | None = None) -> Engine:
+    """The database at its current migration; the embedded default upgrades itself."""
+    config = config or settings()
+    return connect(config.database_url, auto_upgrade=config.is_embedded)
+
+
+def spec_for(name_or_path: str | None, config: Settings | None = None) -> FeatureSpec:
+    """The spec named on the command line, else the configured default."""
+    config = config or settings()
+    return load_spec(name_or_path or config.spec)
+
+
+def resolve_paths(paths: list[Path]) -> list[Path]:
+    """Files given directly, plus the CSV and Parquet files inside given folders (sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(
+                p
+                for p in path.iterdir()
+                if p.suffix in {".csv", ".parquet"} and not p.name.endswith(".rejects.csv")
+            )
+        else:
+            files.append(path)
+    return files

@@ -1,0 +1,1 @@
+"""Services: the use cases (ingest, train, assign, monitor), wiring domain code to adapters."""
