@@ -90,7 +90,13 @@ def test_rejects_keep_the_values_as_written(survey: FeatureSpec) -> None:
 def test_naive_timestamps_are_read_in_the_specs_time_zone() -> None:
     spec = load_spec("anonymised").model_copy(update={"naive_timezone": "Europe/Berlin"})
     frame = pd.DataFrame(
-        [{"customer_id": "a", "signup_at": "2025-07-01 12:00", **{f"x{i}": 0 for i in range(1, 11)}}]
+        [
+            {
+                "customer_id": "a",
+                "signup_at": "2025-07-01 12:00",
+                **{f"x{i}": 0 for i in range(1, 11)},
+            }
+        ]
     )
     assert validate_frame(spec, frame).valid["signup_at"].iloc[0] == pd.Timestamp(
         "2025-07-01T10:00:00Z"
@@ -115,7 +121,9 @@ def test_a_frame_with_missing_or_unknown_columns_is_refused_naming_them(
     survey: FeatureSpec,
 ) -> None:
     frame = pd.DataFrame([_row()]).drop(columns=["age"]).assign(colour="red")
-    with pytest.raises(SchemaError, match=r"missing column\(s\) \['age'\].*unknown column\(s\) \['colour'\]"):
+    with pytest.raises(
+        SchemaError, match=r"missing column\(s\) \['age'\].*unknown column\(s\) \['colour'\]"
+    ):
         validate_frame(survey, frame)
 
 

@@ -22,12 +22,13 @@ app = typer.Typer(
     name="personamap",
     help="Customer persona catalogs, assignment and drift monitoring.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# GEN app.command("generate")(data.generate)
+app.command("generate")(data.generate)
 app.command("ingest")(data.ingest)
-# GEN app.command("demo")(data.demo)
+app.command("demo")(data.demo)
 app.command("config")(config_cmd.show)
 app.add_typer(db.app, name="db")
 

@@ -10,6 +10,19 @@ from rich.table import Table
 
 from personamap.adapters.database.customers import count_by_cohort
 from personamap.cli.wiring import SpecOption, console, database, resolve_paths, settings, spec_for
+from personamap.domain.cohort import months_between
+from personamap.domain.synthetic import (
+    DEMO_DRIFT,
+    DEMO_MONTHS,
+    DEMO_N_PER_MONTH,
+    DEMO_SEED,
+    DriftScenario,
+    generate_cohorts,
+    load_personas,
+    parse_drift,
+)
+from personamap.errors import PersonamapError
+from personamap.services.generate import FORMATS, FileFormat, ingest_cohorts, write_cohorts
 from personamap.services.ingest import IngestResult, ingest_file
 
 
@@ -71,3 +84,97 @@ def cohort_summary(title: str = "customers per cohort") -> Table:
         table.add_row(str(cohort), f"{customers:,}")
     table.add_row("total", f"{int(counts['customers'].sum()):,}", style="bold")
     return table
+
+
+def generate(
+    spec: SpecOption = None,
+    personas: Annotated[
+        Path | None,
+        typer.Option(help="Persona definition file (default: the one shipped for the spec)."),
+    ] = None,
+    first: Annotated[str, typer.Option("--from", help="First month, YYYY-MM.")] = DEMO_MONTHS[0],
+    last: Annotated[str, typer.Option("--to", help="Last month, YYYY-MM.")] = DEMO_MONTHS[-1],
+    customers: Annotated[int, typer.Option(min=1, help="Customers per month.")] = DEMO_N_PER_MONTH,
+    drift: Annotated[
+        str,
+        typer.Option(
+            help="Drift scenario for the drift months: none, shift, spread, emerging or mix, "
+            "optionally with parameters, e.g. 'shift:persona=1,magnitude=3'."
+        ),
+    ] = "shift",
+    drift_month: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A month that undergoes the drift (repeatable; default: the middle month).",
+        ),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Seed; each month is seeded from it.")
+    ] = DEMO_SEED,
+    out: Annotated[Path, typer.Option(help="Folder for the cohort files.")] = Path("data"),
+    file_format: Annotated[
+        str, typer.Option("--format", help=f"File format: {' or '.join(FORMATS)}.")
+    ] = "csv",
+    ingest: Annotated[
+        bool, typer.Option("--ingest", help="Load into the database instead of writing files.")
+    ] = False,
+) -> None:
+    """Draw synthetic monthly cohorts of customers from a persona definition.
+
+    Every month is an independent sample seeded from --seed; the drift months differ from the
+    personas by the chosen scenario. The default is the demo: January to May 2025, 500 customers
+    a month, a persona shifted in March.
+    """
+    config = settings()
+    feature_spec = spec_for(spec, config)
+    definition = load_personas(feature_spec, personas)
+    months = months_between(first, last)
+    scenario = parse_drift(drift)
+    chosen = drift_month if drift_month else [months[len(months) // 2]]
+    plan = {m: scenario for m in chosen} if scenario != DriftScenario() else {}
+    cohorts = generate_cohorts(
+        feature_spec, definition, months, n_per_month=customers, seed=seed, drift=plan
+    )
+    if ingest:
+        console.print(_ingest_table(ingest_cohorts(cohorts, feature_spec, database(config))))
+        return
+    if file_format not in FORMATS:
+        raise PersonamapError(f"--format {file_format!r}: use one of {', '.join(FORMATS)}")
+    fmt: FileFormat = "csv" if file_format == "csv" else "parquet"
+    paths = write_cohorts(cohorts, feature_spec, out, fmt)
+    table = Table(title=f"generated cohorts ({feature_spec.name}, seed {seed})")
+    for column in ("month", "customers", "drift", "file"):
+        table.add_column(column)
+    for cohort, path in zip(cohorts, paths, strict=True):
+        table.add_row(cohort.month, f"{len(cohort.frame):,}", str(cohort.drift), str(path))
+    console.print(table)
+
+
+def demo(
+    spec: SpecOption = None,
+) -> None:
+    """Run the persona lifecycle end to end on the embedded default.
+
+    Generates the demo cohorts (January to May 2025, March drifted) as files under the home
+    folder, ingests them and prints the customers per cohort. Safe to run again: the second run
+    loads nothing new.
+    """
+    config = settings()
+    feature_spec = spec_for(spec, config)
+    folder = config.home / "demo" / feature_spec.name
+    definition = load_personas(feature_spec)
+    cohorts = generate_cohorts(
+        feature_spec,
+        definition,
+        DEMO_MONTHS,
+        n_per_month=DEMO_N_PER_MONTH,
+        seed=DEMO_SEED,
+        drift=DEMO_DRIFT,
+    )
+    paths = write_cohorts(cohorts, feature_spec, folder)
+    console.rule(f"1. generated {len(paths)} monthly cohorts into {folder}")
+    engine = database(config)
+    results = [ingest_file(path, spec=feature_spec, engine=engine) for path in paths]
+    console.rule("2. ingested them")
+    console.print(_ingest_table(results))
+    console.print(cohort_summary())

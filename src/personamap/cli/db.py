@@ -9,7 +9,11 @@ from personamap.adapters.database.engine import create_database_engine, head_rev
 from personamap.cli.wiring import console, settings
 from personamap.config import mask_url
 
-app = typer.Typer(help="Manage personamap's own tables (migrations).", no_args_is_help=True)
+app = typer.Typer(
+    help="Manage personamap's own tables (migrations).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 
 
 @app.command("upgrade")

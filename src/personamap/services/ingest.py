@@ -88,32 +88,78 @@ def _sha256(path: Path) -> str:
 
 
 def ingest_file(path: Path, *, spec: FeatureSpec, engine: Engine) -> IngestResult:
-    """Validate ``path`` against ``spec`` and append its new, valid customers.
+    """Validate the file at ``path`` against ``spec`` and append its new, valid customers.
+
+    Rejected rows are written to :func:`rejects_path_for` ``(path)``.
 
     Raises:
         IngestError: the file cannot be read, its columns do not match the spec, or the
             database write failed (nothing was written then).
     """
     started = time.perf_counter()
-    started_at = utcnow()
-    sha256 = _sha256(path) if path.is_file() else ""
     frame = read_customer_file(path)
+    return ingest_frame(
+        frame,
+        source=path,
+        fingerprint=_sha256(path),
+        spec=spec,
+        engine=engine,
+        rejects_path=rejects_path_for(path),
+        started=started,
+    )
+
+
+def frame_fingerprint(frame: pd.DataFrame) -> str:
+    """A content hash of a frame, standing in for a file's sha256 when no file exists."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+def ingest_frame(
+    frame: pd.DataFrame,
+    *,
+    source: Path,
+    fingerprint: str,
+    spec: FeatureSpec,
+    engine: Engine,
+    rejects_path: Path | None,
+    started: float | None = None,
+) -> IngestResult:
+    """Validate ``frame`` and append its new, valid customers in one transaction.
+
+    Args:
+        frame: Customer records as read from ``source``.
+        source: Where the records came from (recorded in the ingest batch).
+        fingerprint: Content hash of the records, to recognise a repeated ingest.
+        spec: The feature spec the records must follow.
+        engine: The database.
+        rejects_path: Where rejected rows are written, if anywhere.
+        started: ``time.perf_counter()`` when reading began, to include it in the timing.
+
+    Raises:
+        IngestError: the columns do not match the spec, or the database write failed
+            (nothing was written then).
+    """
+    started = time.perf_counter() if started is None else started
+    started_at = utcnow()
     try:
         validated = validate_frame(spec, frame)
     except PersonamapError as exc:
-        raise IngestError(f"{path}: {exc}") from exc
+        raise IngestError(f"{source}: {exc}") from exc
 
-    rejects_path = rejects_path_for(path)
-    if validated.n_rejected:
-        validated.rejects.to_csv(rejects_path, index=False)
-    else:
-        rejects_path.unlink(missing_ok=True)  # a stale file would describe an older version
+    written_rejects = None
+    if rejects_path is not None:
+        if validated.n_rejected:
+            validated.rejects.to_csv(rejects_path, index=False)
+            written_rejects = rejects_path
+        else:
+            rejects_path.unlink(missing_ok=True)  # a stale file would describe an older input
 
     try:
         with Session(engine) as session, session.begin():
             earlier = session.scalar(
                 select(IngestBatch.id)
-                .where(IngestBatch.file_sha256 == sha256, IngestBatch.status == "loaded")
+                .where(IngestBatch.file_sha256 == fingerprint, IngestBatch.status == "loaded")
                 .order_by(IngestBatch.id)
                 .limit(1)
             )
@@ -121,8 +167,8 @@ def ingest_file(path: Path, *, spec: FeatureSpec, engine: Engine) -> IngestResul
             ensure_customer_table(connection, spec)
             loaded = insert_new_customers(connection, spec, validated.valid)
             batch = IngestBatch(
-                source=str(path.resolve()),
-                file_sha256=sha256,
+                source=str(source.resolve()),
+                file_sha256=fingerprint,
                 spec_name=spec.name,
                 table_name=spec.table,
                 status="loaded",
@@ -130,7 +176,7 @@ def ingest_file(path: Path, *, spec: FeatureSpec, engine: Engine) -> IngestResul
                 rows_loaded=loaded,
                 rows_already_present=validated.n_valid - loaded,
                 rows_rejected=validated.n_rejected,
-                rejects_path=str(rejects_path.resolve()) if validated.n_rejected else None,
+                rejects_path=str(written_rejects.resolve()) if written_rejects else None,
                 started_at=started_at,
                 finished_at=utcnow(),
             )
@@ -138,19 +184,19 @@ def ingest_file(path: Path, *, spec: FeatureSpec, engine: Engine) -> IngestResul
             session.flush()
             batch_id = batch.id
     except (SQLAlchemyError, DatabaseError) as exc:
-        _record_failure(engine, path, sha256, spec, len(frame), started_at, exc)
+        _record_failure(engine, source, fingerprint, spec, len(frame), started_at, exc)
         raise IngestError(
-            f"{path}: the database refused the load, nothing was written: {exc}"
+            f"{source}: the database refused the load, nothing was written: {exc}"
         ) from exc
 
     return IngestResult(
         batch_id=batch_id,
-        source=path,
+        source=source,
         rows_total=len(frame),
         rows_loaded=loaded,
         rows_already_present=validated.n_valid - loaded,
         rows_rejected=validated.n_rejected,
-        rejects_path=rejects_path if validated.n_rejected else None,
+        rejects_path=written_rejects,
         seconds=time.perf_counter() - started,
         earlier_batch_id=earlier,
     )

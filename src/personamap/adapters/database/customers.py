@@ -1,17 +1,18 @@
 """The customer source table: created from the feature spec if missing, read, appended to.
 
 The table belongs to the user. personamap appends new customers on ingest and never updates or
-deletes a row; on PostgreSQL it loads through binary COPY into a staging table and one set-based
-``INSERT .. ON CONFLICT DO NOTHING``.
+deletes a row; on PostgreSQL it loads through binary COPY (Arrow-encoded by pgpq) into a staging
+table and one set-based insert of the ids not yet present.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
+from pgpq import ArrowToPostgresBinaryEncoder
 from sqlalchemy import (
     Column,
     Connection,
@@ -32,13 +33,16 @@ from personamap.domain.spec import FeatureSpec, NumericFeature
 from personamap.errors import DatabaseError, SchemaError
 
 _STAGE = "_personamap_customer_stage"
-_EPOCH = np.datetime64("1970-01-01T00:00:00", "us")
+_COPY_BATCH_ROWS = 100_000
 
 
 def customer_table(spec: FeatureSpec, metadata: MetaData | None = None) -> Table:
     """The SQLAlchemy table the spec describes."""
     columns: list[Column[Any]] = [
-        Column(spec.id_column, Text, primary_key=True),
+        # Byte-order collation: ids are codes, not words, and "C" keeps the index cheap to build.
+        Column(
+            spec.id_column, Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True
+        ),
         Column(spec.timestamp_column, DateTime(timezone=True), nullable=False, index=True),
     ]
     for feature in spec.features:
@@ -93,40 +97,44 @@ def _copy_insert(connection: Connection, spec: FeatureSpec, frame: pd.DataFrame)
     raw = connection.connection.driver_connection
     if raw is None:  # pragma: no cover - only on a closed connection
         raise RuntimeError("the database connection is closed")
-    names = list(spec.columns)
-    stage_types = [
-        "text",
-        "bigint",
-        *("float8" if isinstance(f, NumericFeature) else "text" for f in spec.features),
-    ]
-    # Timestamps travel as integer microseconds: cheaper than Python datetimes, and exact.
-    micros = (
-        frame[spec.timestamp_column]
-        .dt.tz_convert("UTC")
-        .dt.tz_localize(None)
-        .to_numpy("datetime64[us]")
-        - _EPOCH
-    ).astype(np.int64)
-    columns = [frame[spec.id_column].tolist(), micros.tolist()]
-    columns += [frame[f.name].tolist() for f in spec.features]
-    quoted = ", ".join(f'"{n}"' for n in names)
-    definitions = ", ".join(f'"{n}" {t}' for n, t in zip(names, stage_types, strict=True))
+    table = pa.Table.from_pandas(frame.loc[:, list(spec.columns)], preserve_index=False)
+    stamp = table.schema.get_field_index(spec.timestamp_column)
+    # PostgreSQL keeps microseconds; pgpq sends timestamps as UTC wall time.
+    table = table.set_column(
+        stamp, spec.timestamp_column, table.column(stamp).cast(pa.timestamp("us", tz="UTC"))
+    )
+    encoder = ArrowToPostgresBinaryEncoder(table.schema)
+    definitions = ", ".join(
+        f'"{name}" {column.data_type.ddl()}'
+        for name, column in zip(table.column_names, encoder.schema().columns, strict=True)
+    )
+    quoted = ", ".join(f'"{n}"' for n in spec.columns)
+    selected = ", ".join(
+        f"s.\"{n}\" AT TIME ZONE 'UTC'" if n == spec.timestamp_column else f's."{n}"'
+        for n in spec.columns
+    )
     with raw.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE {_STAGE} ({definitions}) ON COMMIT DROP")
-        with cursor.copy(f"COPY {_STAGE} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(stage_types)
-            for row in zip(*columns, strict=True):
-                copy.write_row(row)
-        selected = ", ".join(
-            f"timestamptz 'epoch' + \"{n}\" * interval '1 microsecond'"
-            if n == spec.timestamp_column
-            else f'"{n}"'
-            for n in names
-        )
-        cursor.execute(
-            f'INSERT INTO "{spec.table}" ({quoted}) SELECT {selected} FROM {_STAGE} '
-            f'ON CONFLICT ("{spec.id_column}") DO NOTHING'
-        )
+        with cursor.copy(f"COPY {_STAGE} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(encoder.write_header())
+            for batch in table.to_batches(max_chunksize=_COPY_BATCH_ROWS):
+                copy.write(encoder.write_batch(batch))
+            copy.write(encoder.finish())
+        # Ingests of one table take turns (readers are not blocked): the plain insert below
+        # cannot race another ingest. It is tried first because most loads bring only new
+        # customers; a repeated id rolls it back and the anti-join inserts just the new ones.
+        cursor.execute(f'LOCK TABLE "{spec.table}" IN SHARE ROW EXCLUSIVE MODE')
+        cursor.execute("SET LOCAL jit = off")  # compiling costs more than it saves here
+        insert = f'INSERT INTO "{spec.table}" ({quoted}) SELECT {selected} FROM {_STAGE} AS s'
+        try:
+            with raw.transaction():  # a savepoint
+                cursor.execute(insert)
+        except psycopg.errors.UniqueViolation:
+            cursor.execute(f"ANALYZE {_STAGE}")
+            cursor.execute(
+                f'{insert} WHERE NOT EXISTS (SELECT 1 FROM "{spec.table}" AS t '
+                f'WHERE t."{spec.id_column}" = s."{spec.id_column}")'
+            )
         inserted = cursor.rowcount
         cursor.execute(f"DROP TABLE {_STAGE}")
     return int(inserted)
