@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         """True when the database is the embedded SQLite default."""
         return self.database_url_ is None
 
+    @property
+    def auto_upgrade(self) -> bool:
+        """SQLite files upgrade themselves; a server database is upgraded on purpose."""
+        return make_url(self.database_url).get_backend_name() == "sqlite"
+
     def describe(self) -> dict[str, str]:
         """The effective settings as text, secrets masked, for display."""
         return {

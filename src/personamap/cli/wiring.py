@@ -32,9 +32,9 @@ def settings() -> Settings:
 
 
 def database(config: Settings | None = None) -> Engine:
-    """The database at its current migration; the embedded default upgrades itself."""
+    """The database at its current migration; SQLite upgrades itself."""
     config = config or settings()
-    return connect(config.database_url, auto_upgrade=config.is_embedded)
+    return connect(config.database_url, auto_upgrade=config.auto_upgrade)
 
 
 def spec_for(name_or_path: str | None, config: Settings | None = None) -> FeatureSpec:

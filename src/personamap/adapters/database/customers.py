@@ -97,12 +97,12 @@ def _copy_insert(connection: Connection, spec: FeatureSpec, frame: pd.DataFrame)
     raw = connection.connection.driver_connection
     if raw is None:  # pragma: no cover - only on a closed connection
         raise RuntimeError("the database connection is closed")
-    table = pa.Table.from_pandas(frame.loc[:, list(spec.columns)], preserve_index=False)
-    stamp = table.schema.get_field_index(spec.timestamp_column)
-    # PostgreSQL keeps microseconds; pgpq sends timestamps as UTC wall time.
-    table = table.set_column(
-        stamp, spec.timestamp_column, table.column(stamp).cast(pa.timestamp("us", tz="UTC"))
+    # PostgreSQL keeps microseconds; the stage holds UTC wall time, made aware on insert.
+    stamps = frame[spec.timestamp_column].dt.tz_convert("UTC").dt.tz_localize(None)
+    staged = frame.loc[:, list(spec.columns)].assign(
+        **{spec.timestamp_column: stamps.astype("datetime64[us]")}
     )
+    table = pa.Table.from_pandas(staged, preserve_index=False)
     encoder = ArrowToPostgresBinaryEncoder(table.schema)
     definitions = ", ".join(
         f'"{name}" {column.data_type.ddl()}'
