@@ -11,7 +11,6 @@ import logging
 import sys
 from typing import Annotated
 
-import click
 import typer
 
 from personamap import __version__
@@ -58,14 +57,7 @@ def _root(
 def main() -> None:
     """Run the CLI, turning personamap errors into a message and an exit code."""
     try:
-        code = app(standalone_mode=False)
+        app()  # standalone: usage errors, --help and exit codes are handled by Typer
     except PersonamapError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:  # usage errors: bad option, missing argument
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
