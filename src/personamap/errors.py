@@ -39,3 +39,11 @@ class AssignmentError(PersonamapError, ValueError):
 
 class DiscoveryError(PersonamapError, ValueError):
     """Persona discovery cannot run or cannot choose a number of personas."""
+
+
+class RegistryError(PersonamapError):
+    """The model registry (MLflow) cannot be reached or refused an operation."""
+
+
+class CatalogError(PersonamapError):
+    """A persona catalog is malformed, missing, or an operation on it is not allowed."""
