@@ -7,6 +7,7 @@ embedded under ``./.personamap/``. Nothing here runs at import time: call :func:
 
 from __future__ import annotations
 
+import getpass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     model_name: str = Field("personamap", description="Registered model name of the catalog.")
     spec: str = Field("anonymised", description="Default feature spec: a shipped name or a path.")
     cohort_timezone: str = Field("UTC", description="Time zone in which cohorts (months) are cut.")
+    actor: str | None = Field(
+        None, description="Who is acting, for the audit trail (default: the login name)."
+    )
     api_keys: list[SecretStr] = Field(
         default_factory=list, description="Hashed API keys (sha256:HEX) accepted by the web API."
     )
@@ -101,6 +105,16 @@ class Settings(BaseSettings):
         return (self.home / "mlartifacts").resolve().as_uri()
 
     @property
+    def acting_user(self) -> str:
+        """The actor recorded in the audit trail."""
+        if self.actor:
+            return self.actor
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):  # no login name (e.g. a container without a passwd entry)
+            return "unknown"
+
+    @property
     def is_embedded(self) -> bool:
         """True when the database is the embedded SQLite default."""
         return self.database_url_ is None
@@ -121,6 +135,7 @@ class Settings(BaseSettings):
             "model_name": self.model_name,
             "spec": self.spec,
             "cohort_timezone": self.cohort_timezone,
+            "actor": self.acting_user,
             "api_keys": f"{len(self.api_keys)} configured" if self.api_keys else "none",
         }
 

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from personamap import __version__
-from personamap.cli import config_cmd, data, db
+from personamap.cli import catalog, config_cmd, data, db
 from personamap.errors import PersonamapError
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app.command("ingest")(data.ingest)
 app.command("demo")(data.demo)
 app.command("config")(config_cmd.show)
 app.add_typer(db.app, name="db")
+app.add_typer(catalog.app, name="catalog")
 
 
 def _version(value: bool) -> None:

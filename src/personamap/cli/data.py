@@ -9,7 +9,15 @@ import typer
 from rich.table import Table
 
 from personamap.adapters.database.customers import count_by_cohort
-from personamap.cli.wiring import SpecOption, console, database, resolve_paths, settings, spec_for
+from personamap.cli.wiring import (
+    SpecOption,
+    catalog_context,
+    console,
+    database,
+    resolve_paths,
+    settings,
+    spec_for,
+)
 from personamap.domain.cohort import months_between
 from personamap.domain.synthetic import (
     DEMO_DRIFT,
@@ -22,6 +30,8 @@ from personamap.domain.synthetic import (
     parse_drift,
 )
 from personamap.errors import PersonamapError
+from personamap.services.catalog import promote
+from personamap.services.discovery import discover
 from personamap.services.generate import FORMATS, FileFormat, ingest_cohorts, write_cohorts
 from personamap.services.ingest import IngestResult, ingest_file
 
@@ -156,8 +166,8 @@ def demo(
     """Run the persona lifecycle end to end on the embedded default.
 
     Generates the demo cohorts (January to May 2025, March drifted) as files under the home
-    folder, ingests them and prints the customers per cohort. Safe to run again: the second run
-    loads nothing new.
+    folder, ingests them (a second run loads nothing new), prints the customers per cohort,
+    discovers personas in January and promotes them.
     """
     config = settings()
     feature_spec = spec_for(spec, config)
@@ -178,3 +188,19 @@ def demo(
     console.rule("2. ingested them")
     console.print(_ingest_table(results))
     console.print(cohort_summary())
+
+    console.rule(f"3. discovered personas in {DEMO_MONTHS[0]} and promoted them")
+    context = catalog_context(spec, config)
+    found = discover(context, [DEMO_MONTHS[0]], actor=config.acting_user, reason="demo")
+    promoted = promote(
+        context, found.version, reason="demo: personas discovered in January", actor="demo"
+    )
+    personas = ", ".join(f"{p.persona_id} {p.name!r}" for p in found.catalog.personas)
+    console.print(
+        f"{found.chosen_k} personas found among k={found.sweep.ks[0]}..{found.sweep.ks[-1]} "
+        f"on {found.customers:,} customers: {personas}"
+    )
+    console.print(
+        f"catalog version {promoted.to_version} is now production "
+        f"(see `personamap catalog show`, MLflow store {config.mlflow_tracking_uri})"
+    )

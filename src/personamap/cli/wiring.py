@@ -10,8 +10,10 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from personamap.adapters.database import connect
+from personamap.adapters.registry import Registry
 from personamap.config import Settings, get_settings
 from personamap.domain.spec import FeatureSpec, load_spec
+from personamap.services.catalog import CatalogContext
 
 SpecOption = Annotated[
     str | None,
@@ -35,6 +37,28 @@ def database(config: Settings | None = None) -> Engine:
     """The database at its current migration; SQLite upgrades itself."""
     config = config or settings()
     return connect(config.database_url, auto_upgrade=config.auto_upgrade)
+
+
+def registry(config: Settings | None = None) -> Registry:
+    """The MLflow registry of the persona catalog."""
+    config = config or settings()
+    local = not config.mlflow_tracking_uri.startswith(("http://", "https://", "databricks"))
+    return Registry(
+        config.mlflow_tracking_uri,
+        config.model_name,
+        artifact_location=config.mlflow_artifact_location if local else None,
+    )
+
+
+def catalog_context(spec: str | None = None, config: Settings | None = None) -> CatalogContext:
+    """Database, registry and spec for catalog commands."""
+    config = config or settings()
+    return CatalogContext(
+        engine=database(config),
+        registry=registry(config),
+        spec=spec_for(spec, config),
+        cohort_timezone=config.cohort_timezone,
+    )
 
 
 def spec_for(name_or_path: str | None, config: Settings | None = None) -> FeatureSpec:

@@ -7,6 +7,7 @@ table and one set-based insert of the ids not yet present.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -157,3 +158,26 @@ def count_by_cohort(engine: Engine, spec: FeatureSpec, timezone: str = "UTC") ->
     cohorts = cohort_of(pd.to_datetime(stamps).dt.tz_localize("UTC"), timezone)
     counts = cohorts.value_counts().sort_index()
     return pd.DataFrame({"cohort": counts.index.astype(str), "customers": counts.to_numpy()})
+
+
+def read_customers(
+    engine: Engine, spec: FeatureSpec, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """The customers who signed up in [start, end), typed as validation leaves them."""
+    table = customer_table(spec)
+    stamp = table.c[spec.timestamp_column]
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(spec.table):
+            return pd.DataFrame(columns=list(spec.columns))
+        if connection.dialect.name == "sqlite":  # stored as naive UTC text
+            start, end = _naive_utc(start), _naive_utc(end)
+        query = select(table).where(stamp >= start, stamp < end).order_by(table.c[spec.id_column])
+        frame = pd.DataFrame(connection.execute(query).all(), columns=list(spec.columns))
+    frame[spec.timestamp_column] = pd.to_datetime(frame[spec.timestamp_column], utc=True)
+    for feature in spec.numeric:
+        frame[feature.name] = frame[feature.name].astype("float64")
+    return frame
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
