@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from personamap.adapters.database import connect
 from personamap.config import get_settings
+from support import Lifecycle, build_lifecycle
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -85,3 +86,9 @@ def use_database(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
     monkeypatch.setenv("DATABASE_URL", database_url)
     get_settings.cache_clear()
     return database_url
+
+
+@pytest.fixture
+def lifecycle() -> Lifecycle:
+    """The anonymised demo data with a promoted catalog, embedded (SQLite + MLflow SQLite)."""
+    return build_lifecycle("anonymised")

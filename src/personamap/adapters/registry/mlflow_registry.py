@@ -27,7 +27,7 @@ from mlflow.tracking import MlflowClient
 from personamap.adapters.registry.pyfunc import (
     CATALOG_ARTIFACT,
     CATALOG_FILE,
-    PersonaCatalogModel,
+    input_example,
     signature_for,
 )
 from personamap.domain.catalog import PersonaCatalog
@@ -145,9 +145,10 @@ class Registry:
             path.write_text(json.dumps(catalog.to_dict(), indent=1), encoding="utf-8")
             info = mlflow.pyfunc.log_model(
                 name="catalog",
-                python_model=PersonaCatalogModel(),
+                python_model=str(Path(__file__).with_name("model_code.py")),
                 artifacts={CATALOG_ARTIFACT: str(path)},
                 signature=signature_for(catalog),
+                input_example=input_example(catalog),
                 pip_requirements=_requirements(),
             )
             registered = mlflow.register_model(

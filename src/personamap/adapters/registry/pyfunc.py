@@ -33,7 +33,9 @@ class PersonaCatalogModel(PythonModel):
         path = Path(context.artifacts[CATALOG_ARTIFACT])
         self.catalog = PersonaCatalog.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, str] | None = None
+    ) -> pd.DataFrame:
         """Assign each row of ``model_input`` to its persona."""
         return self.catalog.assign(model_input)
 
@@ -56,3 +58,10 @@ def signature_for(catalog: PersonaCatalog) -> ModelSignature:
         ]
     )
     return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def input_example(catalog: PersonaCatalog) -> pd.DataFrame:
+    """The personas' centroids in feature units: customers every MLflow user can try."""
+    assigner = catalog.assigner
+    centroids = assigner.scaler_.inverse_transform(assigner.centroids_)
+    return centroids.loc[:, list(catalog.spec.feature_names)].reset_index(drop=True)
