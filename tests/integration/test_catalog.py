@@ -96,7 +96,7 @@ def test_promotion_is_refused_without_a_reason_or_with_failed_checks(lifecycle: 
     assert not found.catalog.checks_passed
     with pytest.raises(CatalogError, match="needs a reason"):
         promote(context, found.version, reason=" ", actor="ops")
-    with pytest.raises(CatalogError, match="failed its checks.*--force"):
+    with pytest.raises(CatalogError, match=r"failed its checks.*--force"):
         promote(context, found.version, reason="try", actor="ops")
     assert context.registry.version_for(PRODUCTION) == lifecycle.version
 
