@@ -8,9 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from personamap.adapters.registry.mlflow_registry import CANDIDATE, PRODUCTION
 from personamap.cli.wiring import SpecOption, catalog_context, console, settings
-from personamap.domain.catalog import PersonaCatalog
+from personamap.domain.catalog import CANDIDATE, PRODUCTION, PersonaCatalog
 from personamap.domain.discover import MIN_SHARE
 from personamap.errors import PersonamapError
 from personamap.services.catalog import effective_catalog, history, promote, rename

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
 
 from personamap.adapters.database import connect
-from personamap.adapters.registry import Registry
 from personamap.config import Settings, get_settings
 from personamap.domain.spec import FeatureSpec, load_spec
 from personamap.services.catalog import CatalogContext
+
+if TYPE_CHECKING:
+    from personamap.adapters.registry import Registry
 
 SpecOption = Annotated[
     str | None,
@@ -41,6 +43,8 @@ def database(config: Settings | None = None) -> Engine:
 
 def registry(config: Settings | None = None) -> Registry:
     """The MLflow registry of the persona catalog."""
+    from personamap.adapters.registry import Registry  # imports MLflow: only when needed
+
     config = config or settings()
     local = not config.mlflow_tracking_uri.startswith(("http://", "https://", "databricks"))
     return Registry(

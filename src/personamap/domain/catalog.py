@@ -17,6 +17,9 @@ from personamap.domain.spec import FeatureSpec
 from personamap.errors import CatalogError
 
 FORMAT = 1
+PRODUCTION = "production"
+CANDIDATE = "candidate"
+ALIASES = (PRODUCTION, CANDIDATE)
 Origin = Literal["import", "discovery"]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -17,13 +18,14 @@ from sqlalchemy.orm import Session
 from personamap.adapters.database import catalog_records as records
 from personamap.adapters.database.customers import read_customers
 from personamap.adapters.database.models import ModelEvent
-from personamap.adapters.registry import Registry
-from personamap.adapters.registry.mlflow_registry import CANDIDATE, PRODUCTION
-from personamap.domain.catalog import PersonaCatalog
+from personamap.domain.catalog import CANDIDATE, PRODUCTION, PersonaCatalog
 from personamap.domain.cohort import CohortError, month_bounds
 from personamap.domain.matching import Matching, match_catalogs
 from personamap.domain.spec import FeatureSpec
 from personamap.errors import CatalogError
+
+if TYPE_CHECKING:  # MLflow is heavy to import; only the wiring that builds a Registry needs it
+    from personamap.adapters.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,10 @@ from personamap.adapters.registry.pyfunc import (
     input_example,
     signature_for,
 )
-from personamap.domain.catalog import PersonaCatalog
+from personamap.domain.catalog import ALIASES, CANDIDATE, PRODUCTION, PersonaCatalog
 from personamap.errors import RegistryError
 
-PRODUCTION = "production"
-CANDIDATE = "candidate"
-ALIASES = (PRODUCTION, CANDIDATE)
+__all__ = ["ALIASES", "CANDIDATE", "PRODUCTION", "CatalogVersion", "Registry"]
 logger = logging.getLogger(__name__)
 
 
