@@ -28,6 +28,8 @@ def build_lifecycle(
     Uses whatever the settings point at (the autouse fixture gives each test its own embedded
     SQLite database and MLflow store; ``use_database`` switches to PostgreSQL).
     """
+    from personamap.adapters.database import upgrade
+    from personamap.adapters.database.engine import create_database_engine
     from personamap.cli.wiring import catalog_context
     from personamap.domain.synthetic import DEMO_DRIFT, DEMO_MONTHS, generate_cohorts, load_personas
     from personamap.services.catalog import promote
@@ -35,6 +37,8 @@ def build_lifecycle(
     from personamap.services.generate import ingest_cohorts
 
     get_settings.cache_clear()
+    # As `personamap db upgrade` does; SQLite would upgrade itself, PostgreSQL is upgraded here.
+    upgrade(create_database_engine(get_settings().database_url))
     context = catalog_context(spec_name)
     spec = context.spec
     cohorts = generate_cohorts(

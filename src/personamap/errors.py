@@ -47,3 +47,40 @@ class RegistryError(PersonamapError):
 
 class CatalogError(PersonamapError):
     """A persona catalog is malformed, missing, or an operation on it is not allowed."""
+
+
+class BrokerError(PersonamapError):
+    """The message broker (Redis) cannot be reached or refused an operation."""
+
+
+class SparkError(PersonamapError):
+    """Apache Spark is not installed, cannot start, or failed a job."""
+
+
+class NotFoundError(PersonamapError):
+    """A persona or customer asked for does not exist (or has no recorded assignment)."""
+
+
+class AuthenticationError(PersonamapError):
+    """A request carries no API key, or one that is not configured."""
+
+
+class ServiceUnavailable(PersonamapError):
+    """The service cannot answer yet: no catalog is loaded, or a system it needs is unreachable."""
+
+
+class MalformedRequest(PersonamapError):
+    """A request body is not valid JSON."""
+
+
+class RequestTooLarge(PersonamapError):
+    """A request body or a batch of customers exceeds the configured limit."""
+
+
+class InvalidRecords(AssignmentError):
+    """Customer records break the feature spec; ``details`` lists each problem with its value."""
+
+    def __init__(self, message: str, details: list[dict[str, object]], count: int) -> None:
+        super().__init__(message)
+        self.details = details
+        self.count = count

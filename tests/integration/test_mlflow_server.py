@@ -22,7 +22,6 @@ from sqlalchemy.engine import make_url
 
 from conftest import POSTGRES_ADMIN_URL
 from personamap.adapters.registry.mlflow_registry import PRODUCTION
-from personamap.config import get_settings
 from personamap.services.catalog import effective_catalog, rename
 from personamap.services.discovery import discover
 from support import Lifecycle, build_lifecycle
@@ -116,11 +115,6 @@ def server_lifecycle(
     monkeypatch.setenv("DATABASE_URL", postgres_url)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     monkeypatch.setenv("PERSONAMAP_MODEL_NAME", f"personamap-{uuid.uuid4().hex[:8]}")
-    get_settings.cache_clear()
-    from personamap.adapters.database import upgrade
-    from personamap.adapters.database.engine import create_database_engine
-
-    upgrade(create_database_engine(postgres_url))
     return build_lifecycle("anonymised")
 
 

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from personamap import __version__
-from personamap.cli import catalog, config_cmd, data, db
+from personamap.cli import assign, catalog, config_cmd, data, db, monitor, pipeline, serve
 from personamap.errors import PersonamapError
 
 app = typer.Typer(
@@ -28,9 +28,16 @@ app = typer.Typer(
 app.command("generate")(data.generate)
 app.command("ingest")(data.ingest)
 app.command("demo")(data.demo)
+app.command("assign")(assign.assign)
+app.command("export")(assign.export)
+app.command("stream")(assign.stream)
 app.command("config")(config_cmd.show)
+app.command("monitor")(monitor.monitor)
+app.command("serve")(serve.serve)
+app.command("api-key")(serve.api_key)
 app.add_typer(db.app, name="db")
 app.add_typer(catalog.app, name="catalog")
+app.add_typer(pipeline.app, name="pipeline")
 
 
 def _version(value: bool) -> None:

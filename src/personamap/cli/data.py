@@ -166,9 +166,15 @@ def demo(
     """Run the persona lifecycle end to end on the embedded default.
 
     Generates the demo cohorts (January to May 2025, March drifted) as files under the home
-    folder, ingests them (a second run loads nothing new), prints the customers per cohort,
-    discovers personas in January and promotes them.
+    folder, ingests January, discovers personas in it and promotes them; then runs the monthly
+    pipeline over January to May with that folder as its inbox: it ingests each month, assigns
+    it, checks it for drift against January, and retrains a candidate for the drifted month.
+    A second run loads nothing new.
     """
+    from personamap.cli.pipeline import print_findings, run_table  # imports Dagster: only here
+    from personamap.pipeline.resources import PipelineServices
+    from personamap.pipeline.run import run_cohorts
+
     config = settings()
     feature_spec = spec_for(spec, config)
     folder = config.home / "demo" / feature_spec.name
@@ -184,10 +190,9 @@ def demo(
     paths = write_cohorts(cohorts, feature_spec, folder)
     console.rule(f"1. generated {len(paths)} monthly cohorts into {folder}")
     engine = database(config)
-    results = [ingest_file(path, spec=feature_spec, engine=engine) for path in paths]
-    console.rule("2. ingested them")
+    results = [ingest_file(paths[0], spec=feature_spec, engine=engine)]
+    console.rule(f"2. ingested {DEMO_MONTHS[0]}")
     console.print(_ingest_table(results))
-    console.print(cohort_summary())
 
     console.rule(f"3. discovered personas in {DEMO_MONTHS[0]} and promoted them")
     context = catalog_context(spec, config)
@@ -203,4 +208,15 @@ def demo(
     console.print(
         f"catalog version {promoted.to_version} is now production "
         f"(see `personamap catalog show`, MLflow store {config.mlflow_tracking_uri})"
+    )
+
+    console.rule(f"4. ran the monthly pipeline over {DEMO_MONTHS[0]} to {DEMO_MONTHS[-1]}")
+    services = PipelineServices.from_settings(config, context=context, inbox=folder)
+    runs = run_cohorts(services, DEMO_MONTHS)
+    console.print(run_table(runs, title=f"pipeline (inbox {folder})"))
+    print_findings(runs)
+    console.print(cohort_summary())
+    console.print(
+        "review a candidate with `personamap catalog show candidate`, promote it with "
+        "`personamap catalog promote --reason ...`; watch runs with `personamap pipeline ui`"
     )

@@ -7,11 +7,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: figures only go to files
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from personamap.domain.assign import PersonaAssigner
 from personamap.domain.catalog import Persona, PersonaCatalog
@@ -152,7 +149,6 @@ def discover(
             actor=actor,
             reason=reason or f"discovered {chosen_k} personas in {label}",
         )
-    plt.close("all")
     return Discovery(
         version=version,
         catalog=catalog,
@@ -167,7 +163,8 @@ def discover(
 def metrics_figure(result: SweepResult, chosen_k: int) -> Any:
     """One panel per metric against k, the chosen k marked."""
     table = result.metrics_frame()
-    figure, axes = plt.subplots(2, 3, figsize=(12, 6.5), constrained_layout=True)
+    figure = Figure(figsize=(12, 6.5), layout="constrained")
+    axes = figure.subplots(2, 3)
     for axis, metric in zip(axes.flat, METRICS, strict=False):
         axis.plot(table.index, table[metric], marker="o", color="#3465a4")
         axis.axvline(chosen_k, color="#cc0000", linestyle="--", linewidth=1)

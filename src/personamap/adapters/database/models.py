@@ -114,3 +114,27 @@ class ModelEvent(Base):
     to_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Assignment(Base):
+    """A customer's persona under a catalog version: append-only, one row per customer and version.
+
+    The key makes every write idempotent: a re-run, a resumed run or a redelivered stream message
+    inserts nothing new. Persona names are not copied here: they live (renamable) in
+    ``catalog_personas``, and the ``customer_persona`` view joins them in.
+    """
+
+    __tablename__ = "assignments"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    catalog_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Byte-order collation, like the customer table's id, so the two join without a conversion.
+    customer_id: Mapped[str] = mapped_column(
+        Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True
+    )
+    persona_id: Mapped[int] = mapped_column(Integer)
+    distance: Mapped[float] = mapped_column(Double)
+    confidence: Mapped[float] = mapped_column(Double)
+    fit: Mapped[str] = mapped_column(String(4))
+    source: Mapped[str] = mapped_column(String(10))
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

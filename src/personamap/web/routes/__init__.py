@@ -1,0 +1,1 @@
+"""The web API's routes, one module per area."""

@@ -1,0 +1,166 @@
+"""``POST /v1/assign`` and ``POST /predict``: the hot path, as lean ASGI endpoints.
+
+FastAPI's per-request machinery (request objects, dependency solving, response validation)
+costs several times what assigning one customer does, so these two endpoints are plain ASGI
+callables routed by the same app: the raw body is validated in one pass against the schema
+derived from the served catalog's spec, encoded into the scaled space and assigned by the
+vectorised assigner, and the answer is serialised once. Their OpenAPI description comes from
+``web.openapi``; an error they raise reaches the app's exception handlers like any route's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import pydantic_core
+from starlette.concurrency import run_in_threadpool
+
+from personamap.config import Settings
+from personamap.errors import MalformedRequest, RequestTooLarge
+from personamap.web.assignment_records import record_assignments
+from personamap.web.auth import ApiKeys
+from personamap.web.batching import SingleCustomerBatcher
+from personamap.web.metrics import ServiceMetrics
+from personamap.web.served import Assigned
+from personamap.web.service import CatalogService
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Handler = Callable[[Scope, Receive], Awaitable[bytes]]
+
+
+class ClientGoneError(Exception):
+    """The client disconnected before sending the whole body (nobody to answer)."""
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """A request header's value (``name`` in lower case), or None."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The request body, refused with 413 once it exceeds ``limit`` bytes."""
+    declared = header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(
+            f"the request body has {int(declared):,} bytes, the limit is {limit:,} "
+            "(PERSONAMAP_SERVE_MAX_BODY_BYTES)"
+        )
+    chunks = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGoneError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(
+                f"the request body exceeds the limit of {limit:,} bytes "
+                "(PERSONAMAP_SERVE_MAX_BODY_BYTES)"
+            )
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class JSONEndpoint:
+    """An ASGI endpoint answering 200 with the JSON bytes its handler returns."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the handler; errors propagate to the app's exception handlers."""
+        try:
+            body = await self.handler(scope, receive)
+        except ClientGoneError:
+            return
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode("latin-1")),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class AssignmentEndpoints:
+    """The two assignment endpoints of one app.
+
+    Args:
+        settings: Limits and whether to record assignments.
+        service: The served catalog.
+        metrics: Counts of assigned customers per persona and of poor fits.
+        api_keys: The accepted keys (none: open).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        service: CatalogService,
+        metrics: ServiceMetrics,
+        api_keys: ApiKeys,
+    ) -> None:
+        self.service = service
+        self.metrics = metrics
+        self.api_keys = api_keys
+        self.max_body = settings.serve_max_body_bytes
+        self.record = settings.serve_record_assignments
+        self.model_name = settings.model_name
+        self.batcher = SingleCustomerBatcher(self._count)
+        self.assign = JSONEndpoint(self._assign)
+        self.predict = JSONEndpoint(self._predict)
+
+    def _authorize(self, scope: Scope) -> None:
+        if self.api_keys.enabled:
+            key = header(scope, b"x-api-key")
+            if key is None:
+                scheme, _, token = (header(scope, b"authorization") or "").partition(" ")
+                key = token.strip() if scheme.lower() == "bearer" else None
+            self.api_keys.require(key)
+
+    async def _assign(self, scope: Scope, receive: Receive) -> bytes:
+        """Assign one customer (an object) or a batch (a list) to personas."""
+        self._authorize(scope)
+        served = self.service.require_catalog()  # taken once: one version per answer
+        records, many = served.codec.parse(await read_body(scope, receive, self.max_body))
+        if not many and not self.record:
+            assigned, position = await self.batcher.assign(served, records[0])
+            return assigned.single_json(position)
+        assigned = served.assign(records)
+        await self._account(assigned)
+        return assigned.batch_json() if many else assigned.single_json()
+
+    async def _predict(self, scope: Scope, receive: Receive) -> bytes:
+        """The reference project's endpoint: records in, ``{"labels": [persona ids]}`` out."""
+        self._authorize(scope)
+        served = self.service.require_catalog()
+        body = await read_body(scope, receive, self.max_body)
+        try:
+            data = pydantic_core.from_json(body)
+        except ValueError as exc:
+            raise MalformedRequest(f"the request body is not valid JSON: {exc}") from None
+        assigned = served.assign(served.codec.parse_reference(data))
+        await self._account(assigned)
+        return assigned.labels_json()
+
+    def _count(self, assigned: Assigned) -> None:
+        self.metrics.record_assignments(assigned.counts(), assigned.poor)
+
+    async def _account(self, assigned: Assigned) -> None:
+        self._count(assigned)
+        if self.record and any(i is not None for i in assigned.customer_ids):
+            await run_in_threadpool(
+                record_assignments,
+                self.service.engine,
+                model_name=self.model_name,
+                assigned=assigned,
+            )
