@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 #
-# personamap's image: one image for the web service (`serve`, the default command), the stream
-# consumer (`stream`), the pipeline (`dagster-daemon` / `dagster-webserver`) and every CLI command.
+# personamap's image: one image for the web service (`personamap serve`, the default command), the
+# stream consumer (`personamap stream`), the pipeline (`dagster-daemon`, `dagster-webserver`) and
+# every CLI command: `docker run --rm personamap personamap --help`. No entrypoint, so that each
+# role names its program.
 #
 #   docker build -t personamap .                        # runtime (the default target)
 #   docker build --target spark -t personamap-spark .   # + PySpark and a Java runtime, for
@@ -28,7 +30,7 @@ RUN groupadd --system --gid 10001 personamap \
        --no-create-home --shell /usr/sbin/nologin personamap \
     && install -d -o personamap -g personamap -m 0750 \
        /var/lib/personamap /var/lib/personamap/inbox /var/lib/personamap/reports \
-       /var/lib/personamap/dagster
+       /var/lib/personamap/dagster /var/lib/personamap/cache
 
 FROM base AS builder
 WORKDIR /src
@@ -60,21 +62,29 @@ USER 10001:10001
 EXPOSE 5000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=5 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=4)"]
-ENTRYPOINT ["mlflow", "server"]
-CMD ["--host", "0.0.0.0", "--port", "5000"]
+CMD ["mlflow", "server", "--host", "0.0.0.0", "--port", "5000"]
 
 FROM base AS spark
-# PySpark 4 runs its driver on a Java 17 virtual machine. Not pinned: bookworm's security
-# updates replace the exact version, and a pin would then fail the build.
+# PySpark 4 runs its driver on a Java 17 virtual machine; the PostgreSQL JDBC driver lets Spark
+# read the customer table itself (`--input jdbc:postgresql://...`). Not pinned: bookworm's
+# security updates replace the exact versions, and a pin would then fail the build.
+# (The man folder: the JRE's post-install registers manual pages, which slim images leave out.)
 # hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install --yes --no-install-recommends openjdk-17-jre-headless \
-    && rm -rf /var/lib/apt/lists/*
+RUN mkdir -p /usr/share/man/man1 \
+    && apt-get update \
+    && apt-get install --yes --no-install-recommends openjdk-17-jre-headless libpostgresql-jdbc-java \
+    && rm -rf /var/lib/apt/lists/* \
+    && install -d /etc/spark \
+    && printf 'spark.jars /usr/share/java/postgresql.jar\n' > /etc/spark/spark-defaults.conf
 COPY --from=builder-spark /opt/venv /opt/venv
+# Spark settings (master, driver address and ports for a cluster) go in
+# $SPARK_CONF_DIR/spark-defaults.conf: mount your own /etc/spark, keeping the spark.jars line.
+# Executors started from this image use the same Python, with personamap installed.
+ENV SPARK_CONF_DIR=/etc/spark \
+    PYSPARK_PYTHON=/opt/venv/bin/python
 WORKDIR /var/lib/personamap
 USER 10001:10001
-ENTRYPOINT ["personamap"]
-CMD ["assign", "--help"]
+CMD ["personamap", "assign", "--help"]
 
 FROM base AS runtime
 COPY --from=builder /opt/venv /opt/venv
@@ -87,5 +97,4 @@ EXPOSE 8000
 # For the web service; the compose stack gives the other roles of this image their own checks.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PERSONAMAP_SERVE_PORT', '8000'), timeout=4)"]
-ENTRYPOINT ["personamap"]
-CMD ["serve"]
+CMD ["personamap", "serve"]

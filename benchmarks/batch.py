@@ -80,7 +80,9 @@ def run(url: str, home: Path, args: argparse.Namespace) -> None:
     reference = generate_cohort(spec, personas, "2025-01", n=20_000, seed=1)
     cohort = generate_cohort(spec, personas, MONTH, n=args.rows, seed=7)
     ingest_cohorts([reference, cohort], spec, context.engine)
-    print(f"generated and ingested {args.rows:,} customers in {time.perf_counter() - started:.1f} s")
+    print(
+        f"generated and ingested {args.rows:,} customers in {time.perf_counter() - started:.1f} s"
+    )
     found = discover(context, ["2025-01"], ks=[3], actor="benchmark")
     promote(context, found.version, reason="benchmark", actor="benchmark")
     with create_engine(url, isolation_level="AUTOCOMMIT").connect() as connection:
@@ -111,9 +113,7 @@ def run(url: str, home: Path, args: argparse.Namespace) -> None:
         f"\npersonamap / reference per row: {ours / rates['reference (pandas + UPDATE/row)']:.0f}x "
         "(goal >= 50x)"
     )
-    print(
-        f"personamap / floor: {ours / rates['floor (COPY out + COPY in)']:.2f}x (goal >= 0.5x)"
-    )
+    print(f"personamap / floor: {ours / rates['floor (COPY out + COPY in)']:.2f}x (goal >= 0.5x)")
 
 
 def floor(url: str, table: str, start: object, end: object) -> float:

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     api_keys: list[SecretStr] = Field(
         default_factory=list, description="Hashed API keys (sha256:HEX) accepted by the web API."
     )
+    admin_api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Hashed admin keys (sha256:HEX): renaming and promoting in the dashboard.",
+    )
     serve_host: str = Field("127.0.0.1", description="Address the web service listens on.")
     serve_port: int = Field(8000, ge=0, le=65535, description="Port of the web service.")
     serve_workers: int | None = Field(
@@ -148,7 +152,7 @@ class Settings(BaseSettings):
         1_000_000, ge=1, description="Approximate length the output streams are trimmed to."
     )
 
-    @field_validator("api_keys")
+    @field_validator("api_keys", "admin_api_keys")
     @classmethod
     def _hashed_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
         for position, key in enumerate(keys):
@@ -250,6 +254,9 @@ class Settings(BaseSettings):
             "cohort_timezone": self.cohort_timezone,
             "actor": self.acting_user,
             "api_keys": f"{len(self.api_keys)} configured" if self.api_keys else "none",
+            "admin_api_keys": f"{len(self.admin_api_keys)} configured"
+            if self.admin_api_keys
+            else "none",
             "alert_webhook_url": "configured" if self.alert_webhook_url else "none (log only)",
             "alert_format": self.alert_format,
             "redis_url": mask_url(self.redis_url),

@@ -285,11 +285,13 @@ def stream(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     s = stream_settings
+    worker = Consumer(context, broker, stream_settings)
+    version, _ = worker.follower.current()  # fail now, not at the first message
     console.print(
         f"consumer {s.consumer!r} of group {s.group!r}: {s.input} -> {s.output} "
-        f"(dead letters: {s.dead_letter})"
+        f"(dead letters: {s.dead_letter}), catalog version {version}"
     )
-    stats = Consumer(context, broker, stream_settings).run(stop)
+    stats = worker.run(stop)
     broker.close()
     console.print(
         f"stopped: {stats.messages:,} messages, {stats.assigned:,} assignments recorded, "

@@ -44,9 +44,8 @@ def monitor(
         notifier=notifier,
     )
     report = result.report
-    table = Table(
-        title=f"cohort {report.current} against {report.reference} (catalog v{result.catalog_version})"
-    )
+    title = f"cohort {report.current} against {report.reference}"
+    table = Table(title=f"{title} (catalog v{result.catalog_version})")
     for column in ("view", "metric", "p-value", "effect", "value", "threshold", "drifted"):
         table.add_column(
             column, justify="right" if column in ("p-value", "value", "threshold") else "left"

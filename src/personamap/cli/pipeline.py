@@ -31,6 +31,8 @@ DAGSTER_YAML = """\
 # Written by `personamap pipeline ui`; edit freely, personamap does not overwrite it.
 telemetry:
   enabled: false
+run_queue:  # cohorts one at a time, in order: a promotion can move the next one's reference
+  max_concurrent_runs: 1
 python_logs:
   managed_python_loggers: [personamap]
   python_log_level: INFO

@@ -145,7 +145,9 @@ def _alert(
         title=title,
         text=text,
         details={
-            "poor fit on the cohort": f"champion {champion_fit:.1%}, challenger {challenger_fit:.1%}",
+            "poor fit on the cohort": (
+                f"champion {champion_fit:.1%}, challenger {challenger_fit:.1%}"
+            ),
             "personas": f"champion {comparison['champion']['personas']:.0f}, "
             f"challenger {comparison['challenger']['personas']:.0f}",
         },

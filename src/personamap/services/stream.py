@@ -221,11 +221,13 @@ class Consumer:
         spec = catalog.spec
         rejected: list[tuple[Message, str]] = []
         candidates: list[Accepted] = []
+        numeric = [f.name for f in spec.numeric]
         for message in messages:
             record = parse_message(message)
             if isinstance(record, str):
                 rejected.append((message, record))
                 continue
+            _numbers_as_floats(record, numeric)
             customer_id = record.pop(spec.id_column, None)
             if customer_id is None or not str(customer_id).strip():
                 rejected.append((message, f"{spec.id_column}: missing id"))
@@ -304,3 +306,18 @@ def _output_fields(
         "catalog_version": str(version),
         "assigned_at": at.isoformat(),
     }
+
+
+def _numbers_as_floats(record: dict[str, Any], numeric: Sequence[str]) -> None:
+    """Read numeric fields sent as text (Redis fields are text) as floats, where they are numbers.
+
+    Validation then takes its fast path for columns of numbers; a value that is not a number is
+    left as it is, for validation to reject with its reason.
+    """
+    for name in numeric:
+        value = record.get(name)
+        if isinstance(value, str):
+            try:
+                record[name] = float(value)
+            except ValueError:
+                continue

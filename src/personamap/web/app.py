@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from personamap import __version__
 from personamap.adapters.database.engine import create_database_engine
@@ -47,7 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = ServiceMetrics()
     api_keys = ApiKeys(key.get_secret_value() for key in settings.api_keys)
     engine = create_database_engine(settings.database_url)
-    service = CatalogService(settings, engine=engine, registry=registry(settings), metrics=metrics)
+    service = CatalogService(
+        settings, engine=engine, registry=lambda: registry(settings), metrics=metrics
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -76,8 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     auth = [Authorized] if api_keys.enabled else []
 
     endpoints = AssignmentEndpoints(settings, service=service, metrics=metrics, api_keys=api_keys)
-    app.add_route("/v1/assign", endpoints.assign, methods=["POST"], include_in_schema=False)
-    app.add_route("/predict", endpoints.predict, methods=["POST"], include_in_schema=False)
+    # Plain ASGI endpoints (see routes.assignment), first in line; documented by web.openapi.
+    app.router.routes.insert(0, Route("/v1/assign", endpoints.assign, methods=["POST"]))
+    app.router.routes.insert(1, Route("/predict", endpoints.predict, methods=["POST"]))
     app.include_router(personas.router, dependencies=auth)
     app.include_router(customers.router, dependencies=auth)
     app.include_router(health.router)

@@ -178,6 +178,7 @@ class RecordCodec:
     _categorical: tuple[tuple[str, Mapping[str, int], np.ndarray], ...]
     _weight: float
     _width: int
+    _numeric_only: bool
 
     @classmethod
     def for_assigner(cls, assigner: PersonaAssigner, *, max_batch: int) -> RecordCodec:
@@ -221,6 +222,7 @@ class RecordCodec:
             _categorical=categorical,
             _weight=float(scaler.categorical_weight),
             _width=len(scaler.feature_names_out_),
+            _numeric_only=[columns[n] for n in numeric_names] == list(range(len(columns))),
         )
 
     # -- parsing ---------------------------------------------------------------------------
@@ -279,13 +281,18 @@ class RecordCodec:
     def encode(self, records: Sequence[Record]) -> np.ndarray:
         """Validated records as rows of the scaled space (columns: the scaler's encoded names)."""
         n = len(records)
-        out = np.zeros((n, self._width), dtype=np.float64)
+        scaled: np.ndarray | None = None
         if self._numeric is not None:
             p = len(self._numeric_columns)
             values = np.fromiter(
                 chain.from_iterable(map(self._numeric, records)), dtype=np.float64, count=n * p
             ).reshape(n, p)
-            out[:, self._numeric_columns] = (values - self._center) / self._scale
+            scaled = np.subtract(values, self._center) / self._scale
+            if self._numeric_only:  # already the encoded matrix, columns in order
+                return scaled
+        out = np.zeros((n, self._width), dtype=np.float64)
+        if scaled is not None:
+            out[:, self._numeric_columns] = scaled
         rows = np.arange(n)
         for name, codes, columns in self._categorical:
             found = np.fromiter((codes[record[name]] for record in records), dtype=np.intp, count=n)

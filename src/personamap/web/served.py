@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -44,21 +45,33 @@ class Assigned:
         """How many customers fit no persona well."""
         return int(len(self.result.good) - np.count_nonzero(self.result.good))
 
+    @cached_property
+    def _columns(self) -> tuple[list[Any], ...]:
+        # Plain lists: cheaper to read item by item than numpy scalars.
+        r = self.result
+        return (
+            self.customer_ids,
+            r.persona_id.tolist(),
+            self.names.tolist(),
+            r.distance.tolist(),
+            r.confidence.tolist(),
+            r.good.tolist(),
+        )
+
     def item(self, position: int) -> dict[str, Any]:
         """The answer for one record (the fields of ``schemas.AssignmentItem``)."""
-        r = self.result
+        ids, persona_ids, names, distances, confidences, good = self._columns
         return {
-            "customer_id": self.customer_ids[position],
-            "persona_id": int(r.persona_id[position]),
-            "persona_name": self.names[position],
-            "distance": float(r.distance[position]),
-            "confidence": float(r.confidence[position]),
-            "fit": "good" if r.good[position] else "poor",
+            "customer_id": ids[position],
+            "persona_id": persona_ids[position],
+            "persona_name": names[position],
+            "distance": distances[position],
+            "confidence": confidences[position],
+            "fit": "good" if good[position] else "poor",
         }
 
     def items(self) -> list[dict[str, Any]]:
         """One answer per record (the fields of ``schemas.AssignmentItem``)."""
-        r = self.result
         return [
             {
                 "customer_id": customer_id,
@@ -69,13 +82,7 @@ class Assigned:
                 "fit": "good" if good else "poor",
             }
             for customer_id, persona_id, name, distance, confidence, good in zip(
-                self.customer_ids,
-                r.persona_id.tolist(),
-                self.names.tolist(),
-                r.distance.tolist(),
-                r.confidence.tolist(),
-                r.good.tolist(),
-                strict=True,
+                *self._columns, strict=True
             )
         ]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -25,7 +26,7 @@ from personamap.adapters.registry import Registry
 from personamap.adapters.registry.mlflow_registry import PRODUCTION
 from personamap.config import Settings, mask_url
 from personamap.domain.spec import load_spec
-from personamap.errors import DatabaseError, PersonamapError, ServiceUnavailable
+from personamap.errors import DatabaseError, PersonamapError, RegistryError, ServiceUnavailable
 from personamap.services.catalog import CatalogContext, effective_catalog
 from personamap.web.assignment_records import check_database
 from personamap.web.cache import CatalogCache
@@ -54,16 +55,24 @@ class CatalogService:
     Args:
         settings: The service's settings.
         engine: The database (names of personas, health, recorded assignments).
-        registry: The model registry holding the catalog versions.
+        registry: Makes the client of the model registry holding the catalog versions; called
+            on first use, in a thread, and again after a failure (a store being created by
+            another worker, a server not up yet).
         metrics: Where the served version is published.
     """
 
     def __init__(
-        self, settings: Settings, *, engine: Engine, registry: Registry, metrics: ServiceMetrics
+        self,
+        settings: Settings,
+        *,
+        engine: Engine,
+        registry: Callable[[], Registry],
+        metrics: ServiceMetrics,
     ) -> None:
         self.settings = settings
         self.engine = engine
-        self.registry = registry
+        self._make_registry = registry
+        self._registry: Registry | None = None
         self.metrics = metrics
         self.cache = CatalogCache(settings.home / "cache", settings.model_name)
         self.served: ServedCatalog | None = None
@@ -178,7 +187,7 @@ class CatalogService:
 
     async def _refresh(self) -> None:
         try:
-            version = await asyncio.to_thread(self.registry.version_for, PRODUCTION)
+            version = await asyncio.to_thread(self._production_version)
         except PersonamapError as exc:
             self.registry_problem = f"the model registry cannot be reached: {exc}"
             logger.warning("%s", self.registry_problem)
@@ -231,11 +240,24 @@ class CatalogService:
         except DatabaseError as exc:
             logger.warning("the database is not ready: %s", exc)
 
+    def _client(self) -> Registry:
+        if self._registry is None:
+            try:
+                self._registry = self._make_registry()
+            except PersonamapError:
+                raise
+            except Exception as exc:  # MLflow builds its store here: any failure means "not now"
+                raise RegistryError(f"cannot open the model registry: {exc}") from exc
+        return self._registry
+
+    def _production_version(self) -> int | None:
+        return self._client().version_for(PRODUCTION)
+
     def _context(self) -> CatalogContext:
         catalog_spec = self.served.catalog.spec if self.served else None
         return CatalogContext(
             engine=self.engine,
-            registry=self.registry,
+            registry=self._client(),
             spec=catalog_spec or load_spec(self.settings.spec),
             cohort_timezone=self.settings.cohort_timezone,
         )

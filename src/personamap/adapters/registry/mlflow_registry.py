@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -70,6 +71,8 @@ class Registry:
         self.tracking_uri = tracking_uri
         self.model_name = model_name
         self.artifact_location = artifact_location
+        # Downloads of a small catalog need no progress bars on every load.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         # The fluent API (runs, log_model) reads the process-wide URIs.
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
