@@ -1,23 +1,26 @@
-"""Serving benchmark: personamap's web service against ``mlflow models serve`` and a bare ASGI app.
+"""Serving benchmark: personamap's web service against ``mlflow models serve`` and bare ASGI apps.
 
 In one run on the same promoted catalog (anonymised spec, discovered on a generated cohort, in a
 temporary embedded home), each server runs alone on 127.0.0.1 with the same number of workers
-and is driven by ``wrk`` with single-customer POST requests at ``--connections`` concurrent
-connections:
+and is driven by ``wrk`` with single-customer POST requests at ``--connections`` connections:
 
-- personamap: ``personamap serve`` (gunicorn + uvicorn workers), ``POST /v1/assign``, with an
-  API key (auth on, as in production);
+- personamap: ``personamap serve`` (gunicorn + uvicorn workers with uvloop and httptools),
+  ``POST /v1/assign`` with an API key (auth on, as in production);
 - mlflow: ``mlflow models serve -m models:/personamap@production --env-manager local``,
   ``POST /invocations`` with ``{"dataframe_records": [customer]}``;
-- floor: a bare ASGI app answering a constant under the same gunicorn + uvicorn workers: what
-  Python HTTP costs on this machine before any work is done.
+- floor: a bare ASGI app answering a constant, under the same gunicorn + uvicorn workers as
+  personamap: what Python HTTP costs on this machine before any work is done;
+- floor-h11: the same app on uvicorn's pure-Python stack (asyncio + h11), for reference: the
+  stack that ``DEPENDENCIES.md`` measured its ~5,000 requests/s floor on.
 
-Then one 10,000-customer ``POST /v1/assign``, timed end to end from a client (repeated).
-Goals: personamap >= 20x mlflow's requests/s, >= 0.5x the floor's, p99 <= 20 ms; the 10,000
-customers in <= 150 ms. Prints every figure. Needs ``wrk`` (``scripts/ensure-wrk`` installs it).
-Usage:
+Then 10,000 customers in one ``POST /v1/assign``, timed end to end from a client (repeated).
+Besides requests/s and latency, each server's CPU time per request is shown (all its processes):
+a floor that ``wrk`` cannot saturate shows wrk's limit, not the server's. Goals: personamap
+>= 20x mlflow's requests/s, >= 0.5x the floor's, p99 <= 20 ms; the 10,000 customers in
+<= 150 ms. Needs ``wrk`` (``scripts/ensure-wrk`` installs it). Usage:
 
     .venv/bin/python benchmarks/serve.py [--duration 10] [--connections 16] [--workers N]
+        [--rounds 1]
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +51,7 @@ GOAL_BATCH_MS = 150.0
 BATCH = 10_000
 API_KEY = "benchmark-key"
 BIN = Path(sys.executable).parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -81,7 +85,6 @@ async def floor_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @dataclass(frozen=True)
 class Load:
-    target: str
     requests_per_second: float
     p50_ms: float
     p90_ms: float
@@ -89,6 +92,22 @@ class Load:
     max_ms: float
     requests: int
     failures: int
+    cpu_us_per_request: float
+
+
+@dataclass
+class Target:
+    name: str
+    command: Callable[[int], list[str]]
+    env: dict[str, str]
+    ready_path: str
+    path: str
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+    loads: list[Load] = field(default_factory=list)
+
+    def median(self, attribute: str) -> float:
+        return float(statistics.median(getattr(load, attribute) for load in self.loads))
 
 
 def free_port() -> int:
@@ -97,73 +116,78 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until_ready(
-    url_path: str, port: int, process: subprocess.Popen[bytes], timeout: float
-) -> None:
-    deadline = time.monotonic() + timeout
+def group_cpu_seconds(group: int) -> float:
+    """CPU time (user + system) of every live process in a process group."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[2]) == group:  # fields after the name: state, ppid, pgrp, ...
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLOCK_TICKS
+
+
+def wait_until_ready(path: str, port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before it was ready")
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", url_path)
+            connection.request("GET", path)
             if connection.getresponse().status == 200:
                 return
         except OSError:
             pass
         time.sleep(0.3)
-    raise RuntimeError(f"no answer on port {port}{url_path} within {timeout:g} s")
+    raise RuntimeError(f"no answer on port {port}{path} in time:\n{log.read_text()}")
 
 
 @contextmanager
-def server(
-    command: Sequence[str], env: dict[str, str], ready_path: str, port: int, log: Path
-) -> Iterator[None]:
-    """Run a server (its own process group) until the block ends; always stop it."""
+def server(target: Target, port: int, log: Path) -> Iterator[int]:
+    """Run a target's server in its own process group until the block ends; always stop it."""
     with log.open("wb") as output:
         process = subprocess.Popen(
-            list(command), env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            target.command(port),
+            env=target.env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        try:
-            wait_until_ready(ready_path, port, process, timeout=90)
-            yield
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+    try:
+        wait_until_ready(target.ready_path, port, process, log)
+        yield process.pid
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 def run_wrk(
-    target: str,
-    url: str,
-    body: str,
-    headers: dict[str, str],
-    *,
-    connections: int,
-    duration: int,
-    folder: Path,
+    target: Target, port: int, group: int, *, connections: int, duration: int, folder: Path
 ) -> Load:
-    script = folder / f"{target}.lua"
-    header_lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
-    script.write_text(WRK_SCRIPT % {"body": body, "headers": header_lines})
-    common = ["wrk", "-t1", f"-c{connections}", "-s", str(script), url]
-    subprocess.run([*common[:3], "-d2s", *common[3:]], check=True, capture_output=True)  # warm up
+    script = folder / f"{target.name}.lua"
+    header_lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in target.headers.items())
+    script.write_text(WRK_SCRIPT % {"body": target.body, "headers": header_lines})
+    url = f"http://127.0.0.1:{port}{target.path}"
+    wrk = ["wrk", "-t1", f"-c{connections}", "--timeout", "5s", "-s", str(script)]
+    subprocess.run([*wrk, "-d2s", url], check=True, capture_output=True)  # warm up
+    cpu_before = group_cpu_seconds(group)
     out = subprocess.run(
-        [*common[:3], f"-d{duration}s", "--timeout", "5s", *common[3:]],
-        check=True,
-        capture_output=True,
-        text=True,
+        [*wrk, f"-d{duration}s", url], check=True, capture_output=True, text=True
     ).stdout
+    cpu = group_cpu_seconds(group) - cpu_before
     found = re.search(r"RESULT (.*)", out)
     if found is None:
         raise RuntimeError(f"unexpected wrk output:\n{out}")
     values = {k: int(v) for k, v in (pair.split("=") for pair in found.group(1).split())}
     return Load(
-        target=target,
         requests_per_second=values["requests"] / (values["duration_us"] / 1e6),
         p50_ms=values["p50"] / 1000,
         p90_ms=values["p90"] / 1000,
@@ -171,6 +195,7 @@ def run_wrk(
         max_ms=values["max"] / 1000,
         requests=values["requests"],
         failures=values["non2xx"] + values["socket_errors"],
+        cpu_us_per_request=cpu / max(values["requests"], 1) * 1e6,
     )
 
 
@@ -191,9 +216,8 @@ def prepare_catalog(env: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
     context = catalog_context("anonymised")
     spec = context.spec
     personas = load_personas(spec)
-    ingest_cohorts(
-        [generate_cohort(spec, personas, DEMO_MONTHS[0], n=2_000, seed=1)], spec, context.engine
-    )
+    cohort = generate_cohort(spec, personas, DEMO_MONTHS[0], n=2_000, seed=1)
+    ingest_cohorts([cohort], spec, context.engine)
     found = discover(context, [DEMO_MONTHS[0]], actor="benchmark", reason="serving benchmark")
     promote(context, found.version, reason="serving benchmark", actor="benchmark")
     sample = generate_cohort(spec, personas, DEMO_MONTHS[1], n=BATCH, seed=2).frame
@@ -223,11 +247,107 @@ def time_batches(port: int, records: list[dict[str, Any]], repeats: int) -> list
     return timings
 
 
+def targets(env: dict[str, str], home: Path, workers: int, record: dict[str, Any]) -> list[Target]:
+    from personamap.web.auth import hash_api_key
+
+    one = json.dumps(record)
+
+    def floor(worker_class: str) -> Callable[[int], list[str]]:
+        return lambda port: [
+            *(str(BIN / "gunicorn"), "--chdir", str(Path(__file__).parent)),
+            *("-w", str(workers), "-k", worker_class, "-b", f"127.0.0.1:{port}"),
+            *("--log-level", "warning", "--no-control-socket", "serve:floor_app"),
+        ]
+
+    return [
+        Target("floor", floor("uvicorn_worker.UvicornWorker"), env, "/", "/v1/assign", one),
+        Target(
+            "personamap",
+            lambda port: [
+                *(str(BIN / "personamap"), "serve", "--port", str(port)),
+                *("--workers", str(workers)),
+            ],
+            env | {"PERSONAMAP_API_KEYS": json.dumps([hash_api_key(API_KEY)])},
+            "/readyz",
+            "/v1/assign",
+            one,
+            {"X-API-Key": API_KEY},
+        ),
+        Target("floor-h11", floor("uvicorn_worker.UvicornH11Worker"), env, "/", "/", one),
+        Target(
+            "mlflow",
+            lambda port: [
+                *(str(BIN / "mlflow"), "models", "serve", "-m", "models:/personamap@production"),
+                *("--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)),
+                *("-w", str(workers)),
+            ],
+            env | {"MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db"},
+            "/ping",
+            "/invocations",
+            json.dumps({"dataframe_records": [record]}),
+        ),
+    ]
+
+
+def report(measured: Sequence[Target], batch_ms: list[float]) -> None:
+    columns = ("req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "CPU us/req", "requests", "failed")
+    print(f"\n{'server':<12}" + "".join(f"{c:>11}" for c in columns))
+    for target in measured:
+        print(
+            f"{target.name:<12}{target.median('requests_per_second'):>11,.0f}"
+            f"{target.median('p50_ms'):>11.2f}{target.median('p90_ms'):>11.2f}"
+            f"{target.median('p99_ms'):>11.2f}{target.median('max_ms'):>11.1f}"
+            f"{target.median('cpu_us_per_request'):>11.0f}"
+            f"{sum(load.requests for load in target.loads):>11,}"
+            f"{sum(load.failures for load in target.loads):>11,}"
+        )
+    by_name = {target.name: target for target in measured}
+    rate = {name: t.median("requests_per_second") for name, t in by_name.items()}
+    ours = by_name["personamap"]
+    batch_median = statistics.median(batch_ms)
+    failures = sum(load.failures for target in measured for load in target.loads)
+    checks = [
+        (
+            f"personamap / mlflow serve: {rate['personamap'] / rate['mlflow']:.1f}x",
+            f">= {GOAL_VS_MLFLOW:g}x",
+            rate["personamap"] / rate["mlflow"] >= GOAL_VS_MLFLOW,
+        ),
+        (
+            f"personamap / floor (same server stack): {rate['personamap'] / rate['floor']:.2f}x",
+            f">= {GOAL_VS_FLOOR:g}x",
+            rate["personamap"] / rate["floor"] >= GOAL_VS_FLOOR,
+        ),
+        (
+            f"personamap p99: {ours.median('p99_ms'):.2f} ms",
+            f"<= {GOAL_P99_MS:g} ms",
+            ours.median("p99_ms") <= GOAL_P99_MS,
+        ),
+        (
+            f"{BATCH:,} customers in one request: median {batch_median:.0f} ms, "
+            f"min {min(batch_ms):.0f}, max {max(batch_ms):.0f} ({len(batch_ms)} requests)",
+            f"<= {GOAL_BATCH_MS:g} ms",
+            batch_median <= GOAL_BATCH_MS,
+        ),
+        (f"failed requests: {failures}", "0", failures == 0),
+    ]
+    print()
+    for figure, goal, met in checks:
+        print(f"{'met    ' if met else 'MISSED '} {figure}  (goal {goal})")
+    print(
+        f"for reference: personamap / floor-h11 (pure-Python HTTP): "
+        f"{rate['personamap'] / rate['floor-h11']:.2f}x; CPU per request: personamap "
+        f"{ours.median('cpu_us_per_request'):.0f} us, floor "
+        f"{by_name['floor'].median('cpu_us_per_request'):.0f} us, mlflow "
+        f"{by_name['mlflow'].median('cpu_us_per_request'):.0f} us"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="Seconds of load per server.")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rounds", type=int, default=1, help="Rounds over all servers (median).")
     parser.add_argument("--batch-repeats", type=int, default=20)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -236,9 +356,8 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="personamap-bench-serve-"))
     home = folder / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERSONAMAP_")}
-    env.pop("DATABASE_URL", None)
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    for name in ("DATABASE_URL", "MLFLOW_TRACKING_URI", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
     env |= {
         "PERSONAMAP_HOME": str(home),
         "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -246,119 +365,35 @@ def main() -> None:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # mlflow execs `uvicorn`
     }
+    batch_ms: list[float] = []
     try:
         started = time.perf_counter()
         records, version = prepare_catalog(env)
         print(
-            f"catalog version {version} promoted in {time.perf_counter() - started:.1f} s "
-            f"(home {home}); {args.workers} worker(s) per server, wrk -t1 -c{args.connections} "
-            f"-d{args.duration}s, single-customer POST bodies"
+            f"catalog version {version} promoted in {time.perf_counter() - started:.1f} s; "
+            f"{args.workers} worker(s) per server; wrk -t1 -c{args.connections} "
+            f"-d{args.duration}s, single-customer POST bodies; {args.rounds} round(s)"
         )
-        from personamap.web.auth import hash_api_key
-
-        one = json.dumps(records[0])
-        loads: dict[str, Load] = {}
-
-        port = free_port()
-        floor = [
-            str(BIN / "gunicorn"),
-            "--chdir",
-            str(Path(__file__).parent),
-            "-w",
-            str(args.workers),
-        ]
-        floor += ["-k", "uvicorn_worker.UvicornWorker", "-b", f"127.0.0.1:{port}"]
-        floor += ["--log-level", "warning", "--no-control-socket", "serve:floor_app"]
-        with server(floor, env, "/", port, folder / "floor.log"):
-            loads["floor"] = run_wrk(
-                "floor",
-                f"http://127.0.0.1:{port}/v1/assign",
-                one,
-                {},
-                connections=args.connections,
-                duration=args.duration,
-                folder=folder,
-            )
-
-        port = free_port()
-        service_env = env | {"PERSONAMAP_API_KEYS": json.dumps([hash_api_key(API_KEY)])}
-        serve = [str(BIN / "personamap"), "serve", "--port", str(port)]
-        serve += ["--workers", str(args.workers)]
-        with server(serve, service_env, "/readyz", port, folder / "personamap.log"):
-            loads["personamap"] = run_wrk(
-                "personamap",
-                f"http://127.0.0.1:{port}/v1/assign",
-                one,
-                {"X-API-Key": API_KEY},
-                connections=args.connections,
-                duration=args.duration,
-                folder=folder,
-            )
-            batch_ms = time_batches(port, records, args.batch_repeats)
-
-        port = free_port()
-        tracking = f"sqlite:///{home}/mlflow.db"
-        mlflow = [str(BIN / "mlflow"), "models", "serve", "-m", "models:/personamap@production"]
-        mlflow += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
-        mlflow += ["-w", str(args.workers)]
-        with server(
-            mlflow, env | {"MLFLOW_TRACKING_URI": tracking}, "/ping", port, folder / "mlflow.log"
-        ):
-            loads["mlflow"] = run_wrk(
-                "mlflow",
-                f"http://127.0.0.1:{port}/invocations",
-                json.dumps({"dataframe_records": [records[0]]}),
-                {},
-                connections=args.connections,
-                duration=args.duration,
-                folder=folder,
-            )
+        measured = targets(env, home, args.workers, records[0])
+        for round_ in range(args.rounds):
+            for target in measured:
+                port = free_port()
+                with server(target, port, folder / f"{target.name}.log") as group:
+                    target.loads.append(
+                        run_wrk(
+                            target,
+                            port,
+                            group,
+                            connections=args.connections,
+                            duration=args.duration,
+                            folder=folder,
+                        )
+                    )
+                    if target.name == "personamap" and round_ == 0:
+                        batch_ms = time_batches(port, records, args.batch_repeats)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-    columns = ("req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "requests", "failed")
-    print(f"\n{'server':<12}" + "".join(f"{c:>10}" for c in columns))
-    for load in loads.values():
-        print(
-            f"{load.target:<12}{load.requests_per_second:>10,.0f}{load.p50_ms:>10.2f}"
-            f"{load.p90_ms:>10.2f}{load.p99_ms:>10.2f}{load.max_ms:>10.1f}{load.requests:>10,}"
-            f"{load.failures:>10,}"
-        )
-    ours = loads["personamap"]
-    vs_mlflow = ours.requests_per_second / loads["mlflow"].requests_per_second
-    vs_floor = ours.requests_per_second / loads["floor"].requests_per_second
-    batch_median = statistics.median(batch_ms)
-    checks = [
-        (
-            f"personamap / mlflow serve: {vs_mlflow:.1f}x",
-            f">= {GOAL_VS_MLFLOW:g}x",
-            vs_mlflow >= GOAL_VS_MLFLOW,
-        ),
-        (
-            f"personamap / floor: {vs_floor:.2f}x",
-            f">= {GOAL_VS_FLOOR:g}x",
-            vs_floor >= GOAL_VS_FLOOR,
-        ),
-        (
-            f"personamap p99: {ours.p99_ms:.2f} ms",
-            f"<= {GOAL_P99_MS:g} ms",
-            ours.p99_ms <= GOAL_P99_MS,
-        ),
-        (
-            f"{BATCH:,} customers in one request: median {batch_median:.0f} ms, "
-            f"min {min(batch_ms):.0f}, max {max(batch_ms):.0f} ({len(batch_ms)} requests)",
-            f"<= {GOAL_BATCH_MS:g} ms",
-            batch_median <= GOAL_BATCH_MS,
-        ),
-        (
-            f"failed requests: {sum(load.failures for load in loads.values())}",
-            "0",
-            all(load.failures == 0 for load in loads.values()),
-        ),
-    ]
-    print()
-    for figure, goal, met in checks:
-        print(f"{'met    ' if met else 'MISSED '} {figure}  (goal {goal})")
+    report(measured, batch_ms)
 
 
 if __name__ == "__main__":

@@ -65,19 +65,19 @@ class AuthenticationError(PersonamapError):
     """A request carries no API key, or one that is not configured."""
 
 
-class ServiceUnavailable(PersonamapError):
+class ServiceUnavailableError(PersonamapError):
     """The service cannot answer yet: no catalog is loaded, or a system it needs is unreachable."""
 
 
-class MalformedRequest(PersonamapError):
+class MalformedRequestError(PersonamapError):
     """A request body is not valid JSON."""
 
 
-class RequestTooLarge(PersonamapError):
+class RequestTooLargeError(PersonamapError):
     """A request body or a batch of customers exceeds the configured limit."""
 
 
-class InvalidRecords(AssignmentError):
+class InvalidRecordsError(AssignmentError):
     """Customer records break the feature spec; ``details`` lists each problem with its value."""
 
     def __init__(self, message: str, details: list[dict[str, object]], count: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +52,11 @@ def _assign_randomly(engine: Engine, ids: pd.Series, *, version: int, seed: int)
 
 def _expected(customers: pd.DataFrame, rows: pd.DataFrame, timezone: str) -> pd.DataFrame:
     months = cohort_of(customers[SPEC.timestamp_column], timezone)
-    joined = rows.assign(cohort=months.set_axis(customers[SPEC.id_column].astype(str)).loc[
-        rows["customer_id"]
-    ].to_numpy())
+    joined = rows.assign(
+        cohort=months.set_axis(customers[SPEC.id_column].astype(str))
+        .loc[rows["customer_id"]]
+        .to_numpy()
+    )
     grouped = joined.groupby(["cohort", "persona_id"]).agg(
         customers=("customer_id", "size"), poor_fit=("fit", lambda f: int((f == "poor").sum()))
     )
@@ -149,3 +152,22 @@ def test_nothing_is_counted_before_customers_or_assignments_exist(engine: Engine
     counts = read_persona_counts(engine, model_name="personamap", version=1)
     assert counts.empty
     assert counts.refreshed_at is None
+
+
+def test_refreshes_at_the_same_time_take_turns(engine: Engine) -> None:
+    cohorts = generate_cohorts(SPEC, load_personas(SPEC), ["2025-01", "2025-02"], n_per_month=200)
+    ingest_cohorts(cohorts, SPEC, engine)
+    ids = pd.concat([c.frame[SPEC.id_column] for c in cohorts], ignore_index=True)
+    _assign_randomly(engine, ids, version=1, seed=1)
+
+    def refresh(_: int) -> int:
+        return refresh_persona_counts(
+            engine, spec=SPEC, model_name="personamap", version=1, timezone="UTC"
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        written = list(pool.map(refresh, range(8)))
+
+    counts = read_persona_counts(engine, model_name="personamap", version=1).frame
+    assert len(set(written)) == 1
+    assert counts["customers"].sum() == 400

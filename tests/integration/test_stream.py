@@ -176,6 +176,7 @@ def test_ten_thousand_messages_two_consumers_give_9900_assignments_and_100_dead_
     assert set(published["catalog_version"]) == {str(world.version)}
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # processes: production
 def test_a_consumer_killed_mid_stream_and_replaced_loses_and_repeats_nothing(
     world: World, streams: Streams
 ) -> None:

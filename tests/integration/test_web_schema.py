@@ -1,7 +1,8 @@
 """Property-based API testing with schemathesis over the service's own OpenAPI document.
 
-Every operation gets generated requests, valid and invalid ones (bounded in number and time):
-none may answer 5xx or answer something its schema does not describe.
+Every operation gets generated requests, valid and invalid ones (bounded in number), against the
+app in-process: none may answer 5xx or something its schema does not describe; valid requests
+must be accepted and invalid ones refused.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
+    positive_data_acceptance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -37,6 +39,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
     negative_data_rejection,
+    positive_data_acceptance,
 ]
 
 

@@ -8,18 +8,21 @@ probing the wrong port, a lifecycle rule that deletes live artifacts) is asserte
 
 from __future__ import annotations
 
+import ast
+import itertools
 import json
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from functools import cache
 from importlib import resources
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, packages_distributions, requires
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +33,7 @@ import pytest
 import yaml
 from check_jsonschema import builtin_schemas
 from hcl2 import SerializationOptions
+from packaging.requirements import Requirement
 
 pytestmark = pytest.mark.unit
 
@@ -181,7 +185,8 @@ def test_every_long_running_service_has_a_health_check(name: str) -> None:
     else:
         assert check.get("disable") is not True
         assert check["test"][0] in ("CMD", "CMD-SHELL")
-        assert "interval" in check and "retries" in check
+        assert "interval" in check
+        assert "retries" in check
 
 
 @pytest.mark.parametrize("name", sorted(compose()["services"]))
@@ -212,7 +217,8 @@ def test_migrations_run_once_before_everything_that_uses_the_database() -> None:
         assert _reaches(name, "migrate", graph), f"{name} may start before the migration"
     for name, service in all_services.items():
         if "migrate" in (service.get("depends_on") or {}):
-            assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+            condition = service["depends_on"]["migrate"]["condition"]
+            assert condition == "service_completed_successfully", name
 
 
 def _reaches(start: str, goal: str, graph: dict[str, list[str]]) -> bool:
@@ -312,18 +318,24 @@ def _required_reference(value: str) -> bool:
     return match is not None and match["op"] == ":?"
 
 
+def _secret_free_reference(value: str) -> bool:
+    """A ${VAR} reference that is required or whose default holds nothing (empty, `[]`)."""
+    match = VARIABLE.fullmatch(value)
+    return match is not None and (match["op"] == ":?" or match["arg"] in ("", "[]"))
+
+
 @pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
 def test_no_secret_is_written_in_a_compose_file(path: Path) -> None:
-    """Every secret is a required ${VAR:?} reference to deploy/.env."""
+    """Every secret is a reference to deploy/.env: required, or optional with an empty default."""
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     for name, service in (document.get("services") or {}).items():
         for key, value in environment(service).items():
             if SECRET_NAME.search(key) and key != "GOOGLE_APPLICATION_CREDENTIALS":
-                assert _required_reference(value), f"{name}: {key}"
+                assert _secret_free_reference(value), f"{name}: {key}"
             for password in _credentials(value):
                 assert _required_reference(password), f"{name}: {key}"
         args = command(service)
-        for flag, value in zip(args, args[1:], strict=False):
+        for flag, value in itertools.pairwise(args):
             if flag in ("--requirepass", "--password"):
                 assert _required_reference(value), f"{name}: {flag}"
     assert "PRIVATE KEY" not in path.read_text(encoding="utf-8")
@@ -335,11 +347,11 @@ def test_env_example_holds_no_secret_values() -> None:
             assert value == "", f"{name} must be empty in the example"
 
 
-def test_every_secret_is_required() -> None:
+def test_every_password_and_the_api_keys_are_required() -> None:
     """A missing password stops compose instead of starting a service without one."""
     text = compose_text(COMPOSE)
     for match in VARIABLE.finditer(text):
-        if SECRET_NAME.search(match["name"]):
+        if "PASSWORD" in match["name"] or match["name"] == "PERSONAMAP_API_KEYS":
             assert match["op"] == ":?", match[0]
 
 
@@ -376,7 +388,8 @@ def test_the_stack_runs_without_a_cloud_account() -> None:
     assert destination.startswith("/")
     assert any(destination.startswith(target) for _, target in _mounts(mlflow))
     text = compose_text(COMPOSE)
-    assert "gs://" not in interpolate(text) and "GOOGLE_APPLICATION_CREDENTIALS" not in text
+    assert "gs://" not in interpolate(text)
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in text
 
 
 def test_database_urls_match_what_the_init_script_creates() -> None:
@@ -385,14 +398,12 @@ def test_database_urls_match_what_the_init_script_creates() -> None:
     postgres_env = environment(services()["postgres"])
     urls = {
         "DATABASE_URL": environment(services()["web"])["DATABASE_URL"],
-        "MLFLOW_BACKEND_STORE_URI": environment(services()["mlflow"])[
-            "MLFLOW_BACKEND_STORE_URI"
-        ],
+        "MLFLOW_BACKEND_STORE_URI": environment(services()["mlflow"])["MLFLOW_BACKEND_STORE_URI"],
     }
     for key, url in urls.items():
         parts = urlsplit(interpolate(url))
         database = parts.path.lstrip("/")
-        assert parts.hostname == "postgres" and parts.port == 5432, key
+        assert (parts.hostname, parts.port) == ("postgres", 5432), key
         assert parts.username == database, f"{key}: the owner role is named after its database"
         assert f"CREATE DATABASE {database} OWNER {database};" in script
         password = variables(url).pop()
@@ -434,6 +445,59 @@ def test_compose_runs_programs_that_the_image_installs() -> None:
 
 def _distribution(requirement: str) -> str:
     return re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def core_distributions() -> set[str]:
+    """The distributions ``pip install .`` brings: the core dependencies and theirs (no extras)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    found: set[str] = set()
+    pending = [Requirement(r) for r in project["dependencies"]]
+    while pending:
+        requirement = pending.pop()
+        name = _normalized(requirement.name)
+        if name in found:
+            continue
+        found.add(name)
+        try:
+            children = [Requirement(r) for r in requires(requirement.name) or []]
+        except PackageNotFoundError:
+            continue  # not installed here: its own dependencies cannot be read
+        for child in children:
+            wanted = {""} | requirement.extras
+            if child.marker is None or any(child.marker.evaluate({"extra": e}) for e in wanted):
+                pending.append(child)
+    return found
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """Top-level packages a module imports when it is imported (not inside functions)."""
+    names = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names - set(sys.stdlib_module_names) - {"__future__", "personamap"}
+
+
+def test_the_image_has_every_library_personamap_imports() -> None:
+    """What a module imports on import comes with ``pip install .``, the image's install.
+
+    A library that is only in the dev virtualenv (through a dev tool) would make the image fail
+    at start; optional libraries (PySpark) are imported inside the functions that need them.
+    """
+    core = core_distributions()
+    providers = packages_distributions()
+    missing = {}
+    for path in sorted((ROOT / "src" / "personamap").rglob("*.py")):
+        for module in module_level_imports(path):
+            if not {_normalized(d) for d in providers.get(module, [])} & core:
+                missing.setdefault(module, []).append(str(path.relative_to(ROOT)))
+    assert not missing, "declare these in [project] dependencies of pyproject.toml"
 
 
 # -- Dockerfile ----------------------------------------------------------------------------------
@@ -563,7 +627,8 @@ def _needs(target: str, prerequisite: str, rules: dict[str, list[str]]) -> bool:
 def test_the_readme_installs_through_the_makefile() -> None:
     """The README's two commands both set the virtualenv up with the Makefile's install rule."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "make demo" in readme and "make test" in readme
+    assert "make demo" in readme
+    assert "make test" in readme
     rules = makefile_prerequisites()
     assert _needs("demo", "$(BIN)/.installed", rules)
     assert _needs("test", "$(BIN)/.installed", rules)
@@ -580,7 +645,9 @@ def test_the_image_installs_the_project_the_way_the_readme_does() -> None:
     The only differences are by design: the image installs non-editable and without the dev
     extra; both install from pyproject.toml with no option that changes the resolution.
     """
-    readme_installs = [i for line in makefile_recipe("$(BIN)/.installed") for i in pip_installs(line)]
+    readme_installs = [
+        i for line in makefile_recipe("$(BIN)/.installed") for i in pip_installs(line)
+    ]
     image_installs = [
         i for run in stage("builder") if run.keyword == "RUN" for i in pip_installs(run.arguments)
     ]
@@ -589,8 +656,11 @@ def test_the_image_installs_the_project_the_way_the_readme_does() -> None:
     ]
     (upgrade, project) = image_installs
     assert upgrade == PipInstall("pip", frozenset(), False, frozenset({"--upgrade"}))
-    assert project.target == "." and not project.editable and project.extras == frozenset()
-    assert readme_installs[1].editable and readme_installs[1].extras == {"dev"}
+    assert project.target == "."
+    assert not project.editable
+    assert project.extras == frozenset()
+    assert readme_installs[1].editable
+    assert readme_installs[1].extras == {"dev"}
 
 
 def test_every_extra_the_image_installs_is_a_runtime_extra_of_the_project() -> None:
@@ -606,7 +676,11 @@ def test_every_extra_the_image_installs_is_a_runtime_extra_of_the_project() -> N
 
 
 def test_the_image_is_the_python_the_project_supports_and_the_readme_names() -> None:
-    args = {i.arguments.split("=")[0]: i.arguments.split("=")[1] for i in dockerfile() if i.keyword == "ARG" and "=" in i.arguments}
+    args = {
+        i.arguments.split("=")[0]: i.arguments.split("=")[1]
+        for i in dockerfile()
+        if i.keyword == "ARG" and "=" in i.arguments
+    }
     version = args["PYTHON_VERSION"]
     bases = {i.arguments.split(" AS ")[0] for i in dockerfile() if i.keyword == "FROM"}
     assert "python:${PYTHON_VERSION}-slim-bookworm" in bases
@@ -622,7 +696,8 @@ def test_the_default_target_is_a_slim_non_root_runtime_with_a_health_check() -> 
     copies = [i.arguments for i in runtime if i.keyword == "COPY"]
     assert copies == ["--from=builder /opt/venv /opt/venv"], "only the virtualenv is carried over"
     (health,) = [i.arguments for i in runtime if i.keyword == "HEALTHCHECK"]
-    assert "/healthz" in health and "PERSONAMAP_SERVE_PORT" in health
+    assert "/healthz" in health
+    assert "PERSONAMAP_SERVE_PORT" in health
     (cmd,) = [i.arguments for i in runtime if i.keyword == "CMD"]
     assert json.loads(cmd) == ["personamap", "serve"]
     env = " ".join(i.arguments for i in runtime if i.keyword == "ENV")
@@ -634,7 +709,10 @@ def test_the_default_target_is_a_slim_non_root_runtime_with_a_health_check() -> 
 def test_images_that_run_drop_root(name: str) -> None:
     (user,) = [i.arguments for i in stage(name) if i.keyword == "USER"]
     uid, _, gid = user.partition(":")
-    assert uid.isdigit() and int(uid) > 0 and gid.isdigit() and int(gid) > 0
+    assert uid.isdigit()
+    assert int(uid) > 0
+    assert gid.isdigit()
+    assert int(gid) > 0
 
 
 def test_no_entrypoint_so_every_role_names_its_program() -> None:
@@ -762,10 +840,13 @@ def test_lifecycle_rules_cannot_delete_live_objects() -> None:
 def test_noncurrent_versions_expire_after_a_configurable_age() -> None:
     (bucket,) = resources_of("google_storage_bucket").values()
     conditions = [_one(r["condition"]) for r in bucket["lifecycle_rule"]]
-    ages = [c["days_since_noncurrent_time"] for c in conditions if "days_since_noncurrent_time" in c]
+    ages = [
+        c["days_since_noncurrent_time"] for c in conditions if "days_since_noncurrent_time" in c
+    ]
     assert ages == ["${var.noncurrent_version_age_days}"]
     variable = _variables()["noncurrent_version_age_days"]
-    assert variable["type"] == "number" and variable["default"] >= 1
+    assert variable["type"] == "number"
+    assert variable["default"] >= 1
 
 
 @pytest.mark.parametrize(
@@ -827,9 +908,7 @@ def _variables() -> dict[str, Any]:
 
 
 def test_terraform_takes_project_region_and_bucket_name_and_gives_uri_and_account() -> None:
-    assert {"project", "region", "bucket_name", "noncurrent_version_age_days"} <= set(
-        _variables()
-    )
+    assert {"project", "region", "bucket_name", "noncurrent_version_age_days"} <= set(_variables())
     outputs = {name: body for block in terraform()["output"] for name, body in block.items()}
     assert outputs["artifact_uri"]["value"].startswith("gs://")
     assert "google_service_account" in outputs["service_account_email"]["value"]

@@ -14,7 +14,7 @@ from personamap.domain.catalog import Persona, PersonaCatalog
 from personamap.domain.preprocessing import SpecScaler
 from personamap.domain.spec import load_spec
 from personamap.domain.synthetic import generate_cohort, load_personas
-from personamap.errors import InvalidRecords, MalformedRequest, RequestTooLarge
+from personamap.errors import InvalidRecordsError, MalformedRequestError, RequestTooLargeError
 from personamap.web.served import ServedCatalog
 
 pytestmark = pytest.mark.unit
@@ -73,7 +73,7 @@ def test_one_record_is_an_object_and_its_id_is_kept_as_text() -> None:
 
 
 def problems(served: ServedCatalog, body: bytes) -> list[dict[str, Any]]:
-    with pytest.raises(InvalidRecords) as raised:
+    with pytest.raises(InvalidRecordsError) as raised:
         served.codec.parse(body)
     return raised.value.details
 
@@ -132,9 +132,9 @@ def test_problems_in_a_batch_name_the_record_position() -> None:
 
 def test_malformed_json_and_too_long_batches_are_their_own_errors() -> None:
     served, features = served_catalog("anonymised", max_batch=2)
-    with pytest.raises(MalformedRequest, match="not valid JSON"):
+    with pytest.raises(MalformedRequestError, match="not valid JSON"):
         served.codec.parse(b'{"x1": ')
-    with pytest.raises(RequestTooLarge, match="at most 2 customers, got 3"):
+    with pytest.raises(RequestTooLargeError, match="at most 2 customers, got 3"):
         served.codec.parse(json.dumps(records_of(features.head(3))).encode())
 
 
@@ -146,7 +146,7 @@ def test_reference_records_are_read_by_name_or_by_position() -> None:
     by_position = served.assign(served.codec.parse_reference(positional)).result.persona_id
     np.testing.assert_array_equal(by_name, by_position)
     positional[1]["4"] = "high"
-    with pytest.raises(InvalidRecords) as raised:
+    with pytest.raises(InvalidRecordsError) as raised:
         served.codec.parse_reference(positional)
     assert raised.value.details[0]["loc"] == ["body", 1, "4"]
 

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from personamap import __version__
-from personamap.cli import assign, catalog, config_cmd, data, db, monitor, pipeline, serve
+from personamap.cli import assign, catalog, config_cmd, data, db, monitor, pipeline, report, serve
 from personamap.errors import PersonamapError
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ app.command("export")(assign.export)
 app.command("stream")(assign.stream)
 app.command("config")(config_cmd.show)
 app.command("monitor")(monitor.monitor)
+app.command("report")(report.report)
 app.command("serve")(serve.serve)
 app.command("api-key")(serve.api_key)
 app.add_typer(db.app, name="db")

@@ -12,8 +12,9 @@ from typing import Annotated
 
 import typer
 
-from personamap.cli.wiring import console, database, settings
-from personamap.errors import DatabaseError
+from personamap.cli.wiring import catalog_context, console, database, settings
+from personamap.config import Settings
+from personamap.errors import CatalogError, DatabaseError
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,13 @@ def serve(
         ),
     ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    show_example: Annotated[
+        bool,
+        typer.Option(
+            "--show-example",
+            help="Print how to start the service and an example request, then exit.",
+        ),
+    ] = False,
 ) -> None:
     """Start the web service: persona assignment over HTTP, following the production catalog.
 
@@ -71,6 +79,9 @@ def serve(
         "serve_reload_interval_seconds": reload_interval,
     }
     config = config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    if show_example:
+        _show_example(config)
+        return
     require_keys_in_production(config)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     # A registry that does not answer should fail a check in seconds, not after minutes of retries.
@@ -105,6 +116,33 @@ def serve(
     finally:
         if made:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _show_example(config: Settings) -> None:
+    from personamap.services.catalog import production_catalog
+    from personamap.web.records import curl_example
+
+    found = production_catalog(catalog_context(None, config))
+    if found is None:
+        raise CatalogError(
+            "no catalog is promoted to production yet: import or discover one, then "
+            "`personamap catalog promote`"
+        )
+    version, catalog = found
+    host = "127.0.0.1" if config.serve_host in {"0.0.0.0", "::"} else config.serve_host
+    url = f"http://{host}:{config.serve_port}"
+    console.rule("serve the personas")
+    console.print(
+        f"start the web service:  personamap serve   ({url}, API docs at {url}/docs)",
+        soft_wrap=True,
+    )
+    console.print(
+        f"then assign a customer (catalog version {version} is production):", soft_wrap=True
+    )
+    example = curl_example(catalog, url, api_key=bool(config.api_keys))
+    console.print(example, soft_wrap=True, markup=False, highlight=False)
+    if config.api_keys:
+        console.print("(set PERSONAMAP_API_KEY to a key whose hash is configured)")
 
 
 def api_key(

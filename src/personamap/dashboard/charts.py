@@ -91,9 +91,9 @@ def persona_mix(
         "data": data,
         "layout": _layout(
             barmode="stack",
-            xaxis={"type": "category", "title": {"text": "cohort"}},
+            xaxis={"type": "category"},
             yaxis={"tickformat": ".0%", "range": [0, 1.08], "title": {"text": "share"}},
-            legend={"orientation": "h", "y": -0.25},
+            legend={"orientation": "h", "y": -0.12, "yanchor": "top", "traceorder": "normal"},
             annotations=annotations,
         ),
     }
@@ -185,8 +185,8 @@ def level_shares(rows: Sequence[Mapping[str, Any]], persona_id: int) -> Figure:
         "layout": _layout(
             barmode="group",
             yaxis={"tickformat": ".0%", "rangemode": "tozero"},
-            legend={"orientation": "h", "y": -0.35},
-            margin={"l": 50, "r": 20, "t": 10, "b": 90},
+            legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+            margin={"l": 50, "r": 20, "t": 30, "b": 90},
         ),
     }
 
@@ -302,36 +302,41 @@ def drift_heatmap(
 
 
 def share_comparison(
-    labels: Sequence[str],
+    persona_ids: Sequence[int],
+    names: Sequence[str],
     production: Sequence[float | None],
     candidate: Sequence[float | None],
     versions: tuple[int, int],
 ) -> Figure:
-    """Persona shares in production against the candidate, persona by persona."""
+    """Persona shares in production against the candidate, persona by persona (by stable id)."""
+    ids = [str(i) for i in persona_ids]
     return {
         "data": [
             {
                 "type": "bar",
                 "name": f"production (v{versions[0]})",
-                "x": list(labels),
+                "x": ids,
                 "y": finite(production),
+                "customdata": list(names),
                 "marker": {"color": PALETTE[0]},
-                "hovertemplate": "%{x}: %{y:.1%}<extra>production</extra>",
+                "hovertemplate": "%{x} %{customdata}: %{y:.1%}<extra>production</extra>",
             },
             {
                 "type": "bar",
                 "name": f"candidate (v{versions[1]})",
-                "x": list(labels),
+                "x": ids,
                 "y": finite(candidate),
+                "customdata": list(names),
                 "marker": {"color": PALETTE[1]},
-                "hovertemplate": "%{x}: %{y:.1%}<extra>candidate</extra>",
+                "hovertemplate": "%{x} %{customdata}: %{y:.1%}<extra>candidate</extra>",
             },
         ],
         "layout": _layout(
             barmode="group",
+            xaxis={"type": "category", "title": {"text": "persona id"}},
             yaxis={"tickformat": ".0%", "rangemode": "tozero", "title": {"text": "share"}},
-            legend={"orientation": "h", "y": -0.3},
-            margin={"l": 50, "r": 20, "t": 10, "b": 80},
+            legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+            margin={"l": 50, "r": 20, "t": 30, "b": 50},
         ),
     }
 

@@ -52,7 +52,7 @@ def no_catalog(reason: str) -> Empty:
         text=f"There is nothing to show until a persona catalog is promoted ({reason}).",
         steps=(
             "load customers: personamap ingest customers.csv (or personamap demo)",
-            "find personas: personamap catalog discover --cohort 2025-01, or import a "
+            "find personas: personamap catalog train --cohort 2025-01, or import a "
             "vendor's: personamap catalog import centroids.csv",
             "approve them: personamap catalog promote --reason '...'",
         ),
@@ -64,7 +64,7 @@ NO_COUNTS = Empty(
     text="Shares and trends appear once customers are assigned under the production catalog "
     "and the counts are refreshed.",
     steps=(
-        "assign customers: personamap assign (the pipeline does it every month)",
+        "assign customers: personamap assign --unassigned (the pipeline does it every month)",
         "refresh the counts: the 'refresh counts' button below (admin key)",
     ),
 )
@@ -215,7 +215,11 @@ class Dashboard:
         view = views.map_page(version, catalog, self.samples.get(version, catalog))
         return Page(
             "map.html.j2",
-            {"view": view, "version": version, "no_customers": None if view.figure else NO_CUSTOMERS},
+            {
+                "view": view,
+                "version": version,
+                "no_customers": None if view.figure else NO_CUSTOMERS,
+            },
         )
 
     def monitoring(self) -> Page:

@@ -1,4 +1,4 @@
-"""The dashboard's routes: server-rendered pages from ``/``, forms posted back, assets served locally.
+"""The dashboard's routes: pages rendered on the server, forms posted back, assets served locally.
 
 Pages read the database and the registry, so their routes are plain functions FastAPI runs in
 worker threads. A page never answers with a traceback or JSON: a missing catalog or missing data
@@ -28,7 +28,7 @@ from personamap.dashboard.templating import asset_path, pages
 from personamap.errors import (
     AuthenticationError,
     CatalogError,
-    MalformedRequest,
+    MalformedRequestError,
     NotFoundError,
     PersonamapError,
 )
@@ -140,7 +140,7 @@ async def _form(request: Request) -> dict[str, str]:
     """A posted URL-encoded form (what a browser sends for these forms)."""
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
-        raise MalformedRequest(f"the form has {len(body):,} bytes; at most {MAX_FORM_BYTES:,}")
+        raise MalformedRequestError(f"the form has {len(body):,} bytes; at most {MAX_FORM_BYTES:,}")
     return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
 
 
@@ -274,13 +274,14 @@ async def promote(request: Request, dashboard: Board) -> Response:
             )
         )
     except (AuthenticationError, CatalogError) as exc:
+        problem, status = str(exc), _refused(exc)
         return await run_in_threadpool(
             _show,
             request,
             dashboard,
-            lambda: dashboard.history(errors={"promote": str(exc)}),
+            lambda: dashboard.history(errors={"promote": problem}),
             "history",
-            status=_refused(exc),
+            status=status,
         )
     await dashboard.changed()
     return _redirect(request, "history?done=promoted")

@@ -1,12 +1,13 @@
 """A random sample of customers under a catalog: assigned, projected to 2-D, kept for a minute.
 
 The map and the typical ranges of the persona pages are drawn from it. Taking one costs a page
-sample of the customer table and assigning a couple of thousand customers, so it is cached per
-catalog version and renewed after ``ttl_seconds``.
+sample of the customer table and assigning a couple of thousand customers, so it is kept per
+catalog version and renewed in the background after ``ttl_seconds``.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from personamap.domain.catalog import PersonaCatalog
 
 SAMPLE_SIZE = 2_000
 TTL_SECONDS = 60.0
+KEPT_VERSIONS = 4
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class CustomerSample:
 
     def members(self, persona_id: int) -> pd.DataFrame:
         """The sampled customers of one persona."""
-        return self.frame[self.persona_id == persona_id]
+        return pd.DataFrame(self.frame.loc[self.persona_id == persona_id])
 
 
 def take_sample(engine: Engine, catalog: PersonaCatalog, *, size: int) -> CustomerSample:
@@ -69,7 +72,11 @@ def take_sample(engine: Engine, catalog: PersonaCatalog, *, size: int) -> Custom
 
 
 class SampleCache:
-    """The latest sample per catalog version, renewed after ``ttl_seconds``.
+    """The latest sample per catalog version, renewed in the background once stale.
+
+    The first sample of a version is taken while its request waits; after ``ttl_seconds`` a
+    request still gets the previous sample at once and a thread takes the next one, so the
+    pages never wait for a sample again.
 
     Args:
         engine: The database of the customer table.
@@ -91,20 +98,47 @@ class SampleCache:
         self.ttl_seconds = ttl_seconds
         self.clock = clock
         self._samples: dict[int, tuple[float, CustomerSample]] = {}
-        self._lock = threading.Lock()  # one sample at a time: concurrent pages wait for it
+        self._renewing: set[int] = set()
+        self._lock = threading.Lock()  # guards the two collections above
+        self._first = threading.Lock()  # a version's first sample is taken once; others wait
 
     def get(self, version: int, catalog: PersonaCatalog) -> CustomerSample:
-        """The sample of a catalog version, taken now if none is fresh."""
+        """The sample of a catalog version (a stale one is renewed in the background)."""
         with self._lock:
             found = self._samples.get(version)
-            if found is not None and self.clock() - found[0] < self.ttl_seconds:
+            if found is not None:
+                taken, sample = found
+                if self.clock() - taken >= self.ttl_seconds and version not in self._renewing:
+                    self._renewing.add(version)
+                    threading.Thread(
+                        target=self._renew,
+                        args=(version, catalog),
+                        name="personamap-sample",
+                        daemon=True,
+                    ).start()
+                return sample
+        with self._first:
+            with self._lock:
+                found = self._samples.get(version)
+            if found is not None:
                 return found[1]
-            sample = take_sample(self.engine, catalog, size=self.size)
-            now = self.clock()
-            self._samples = {
-                v: kept
-                for v, kept in self._samples.items()
-                if v != version and now - kept[0] < self.ttl_seconds
-            }
-            self._samples[version] = (now, sample)
-            return sample
+            return self._keep(version, take_sample(self.engine, catalog, size=self.size))
+
+    def _renew(self, version: int, catalog: PersonaCatalog) -> None:
+        try:
+            self._keep(version, take_sample(self.engine, catalog, size=self.size))
+        except Exception:  # the previous sample stays; the next stale request tries again
+            logger.warning(
+                "renewing the customer sample of version %d failed", version, exc_info=True
+            )
+        finally:
+            with self._lock:
+                self._renewing.discard(version)
+
+    def _keep(self, version: int, sample: CustomerSample) -> CustomerSample:
+        with self._lock:
+            self._samples[version] = (self.clock(), sample)
+            while len(self._samples) > KEPT_VERSIONS:  # the least recently taken go first
+                oldest = min(self._samples, key=lambda v: self._samples[v][0])
+                del self._samples[oldest]
+        return sample

@@ -52,8 +52,10 @@ def number(value: float | None, feature: NumericFeature | None = None) -> str:
 
 
 def with_unit(text: str, unit: str) -> str:
-    """``text`` followed by its unit, if it has one."""
-    return f"{text} {unit}" if unit else text
+    """``text`` followed by its unit, bracketed when it has digits ("3.4 (1-5 scale)")."""
+    if not unit:
+        return text
+    return f"{text} ({unit})" if any(c.isdigit() for c in unit) else f"{text} {unit}"
 
 
 # -- overview -------------------------------------------------------------------------------
@@ -102,12 +104,9 @@ def _traits(spec: FeatureSpec, persona: Persona) -> tuple[Trait, ...]:
         z = float(trait.get("z", 0.0))
         value, population = trait.get("value"), trait.get("population")
         if trait.get("level") is None:
-            feature = spec.feature(trait["feature"])
-            unit = feature.unit if isinstance(feature, NumericFeature) else ""
-            numeric = feature if isinstance(feature, NumericFeature) else None
-            detail = with_unit(
-                f"{number(value, numeric)} vs {number(population, numeric)}", unit
-            )
+            # Averages, so never rounded to whole numbers, even for an integer feature.
+            unit = spec.feature(trait["feature"]).unit
+            detail = with_unit(f"{number(value)} vs {number(population)}", unit)
         else:
             detail = f"{value:.0%} vs {population:.0%} of all customers"
         found.append(Trait(label=str(trait.get("label", trait["feature"])), z=z, detail=detail))
@@ -126,17 +125,24 @@ def _shares(counts: PersonaCounts) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def overview(version: int, catalog: PersonaCatalog, counts: PersonaCounts) -> Overview:
-    """Cards of every persona: counted shares and trends when assignments are counted, else the
-    shares the catalog was built with."""
+    """Cards of every persona, with their counted shares and trends.
+
+    Before any assignment is counted, the shares are those the catalog was built with.
+    """
     total = int(counts.frame["customers"].sum()) if not counts.empty else 0
     totals, shares = _shares(counts) if total else (pd.DataFrame(), pd.DataFrame())
     cohorts = tuple(str(c) for c in shares.index)
+    by_persona: dict[int, int] = {}
+    poor_by_persona: dict[int, int] = {}
+    if total:
+        ids = [int(i) for i in totals.index]
+        by_persona = dict(zip(ids, totals["customers"].astype(int).tolist(), strict=True))
+        poor_by_persona = dict(zip(ids, totals["poor_fit"].astype(int).tolist(), strict=True))
     cards = []
     for persona in catalog.personas:
         pid = persona.persona_id
-        counted = total > 0 and pid in totals.index
-        customers = int(totals.loc[pid, "customers"]) if counted else 0
-        poor = int(totals.loc[pid, "poor_fit"]) if counted else 0
+        customers = by_persona.get(pid, 0)
+        poor = poor_by_persona.get(pid, 0)
         trend = None
         if total and pid in shares.columns and len(cohorts) > 0:
             trend = charts.share_trend(cohorts, shares[pid].astype(float).tolist(), pid)
@@ -232,7 +238,9 @@ def _profile_chart(spec: FeatureSpec, persona: Persona) -> Figure | None:
 def _quantiles(values: pd.Series) -> np.ndarray:
     if values.empty:
         return np.full(len(RANGE_QUANTILES), np.nan)
-    return np.quantile(values.to_numpy(dtype=np.float64), RANGE_QUANTILES)
+    return np.asarray(
+        np.quantile(values.to_numpy(dtype=np.float64), RANGE_QUANTILES), dtype=np.float64
+    )
 
 
 def _ranges(
@@ -258,7 +266,7 @@ def _ranges(
             )
         )
         standard = [(float(v) - mean) / spread for v in (*own, *everyone)]
-        unit = f" {feature.unit}" if feature.unit else ""
+        unit = with_unit("", feature.unit)
         chart_rows.append(
             {
                 "feature": feature.name.replace("_", " "),
@@ -298,8 +306,7 @@ def _level_chart(spec: FeatureSpec, sample: CustomerSample, persona_id: int) -> 
 
 def _examples(spec: FeatureSpec, closest: pd.DataFrame) -> tuple[Example, ...]:
     examples = []
-    for row in closest.itertuples(index=False):
-        record = row._asdict()
+    for record in closest.to_dict("records"):
         values = []
         for feature in spec.features:
             value = record[feature.name]
@@ -492,7 +499,9 @@ def _latest_per_cohort(runs: Sequence[Any]) -> list[Any]:
     return [latest[c] for c in sorted(latest)]
 
 
-def _heatmap(latest: Sequence[Any], metrics: pd.DataFrame, spec: FeatureSpec | None) -> Figure | None:
+def _heatmap(
+    latest: Sequence[Any], metrics: pd.DataFrame, spec: FeatureSpec | None
+) -> Figure | None:
     if metrics.empty or not latest:
         return None
     cohort_of = {int(r.id): r.current_cohort for r in latest}
@@ -522,14 +531,17 @@ def monitoring_page(
 ) -> MonitoringPage:
     """The monitoring page from the runs (newest first), their feature metrics and the counts."""
     latest = _latest_per_cohort(runs)
+    declared = len(catalog.spec.features) if catalog else 0
     verdict_chart = None
     if latest:
+        drift_shares = []
+        for run in latest:
+            features = _features(run, metrics) or declared
+            drifted_features = len((run.summary or {}).get("drifted_features", ()))
+            drift_shares.append(drifted_features / features if features else 0.0)
         verdict_chart = charts.verdicts(
             [r.current_cohort for r in latest],
-            [
-                len((r.summary or {}).get("drifted_features", ())) / max(1, _features(r, metrics))
-                for r in latest
-            ],
+            drift_shares,
             [bool(r.drifted) for r in latest],
             ["; ".join(r.reasons or ()) or "no drift" for r in latest],
         )
@@ -669,7 +681,8 @@ def comparison(
             )
         )
     chart = charts.share_comparison(
-        [f"{r.persona_id} {r.candidate_name or r.production_name}" for r in rows],
+        [r.persona_id for r in rows],
+        [r.candidate_name or r.production_name or "" for r in rows],
         [r.production_share for r in rows],
         [r.candidate_share for r in rows],
         (p_version, c_version),
@@ -687,13 +700,12 @@ def comparison(
 
 def _details(action: str, details: Mapping[str, Any]) -> str:
     if action == "rename":
-        return f"persona {details.get('persona_id')}: {details.get('from')!r} → {details.get('to')!r}"
+        persona, old, new = (details.get(k) for k in ("persona_id", "from", "to"))
+        return f"persona {persona}: {old!r} → {new!r}"
     if action == "promote":
         return "forced past failed checks" if details.get("forced") else ""
     if action == "register":
-        return ", ".join(
-            f"{key} {details[key]}" for key in ("origin", "alias") if details.get(key)
-        )
+        return ", ".join(f"{key} {details[key]}" for key in ("origin", "alias") if details.get(key))
     return ""
 
 
@@ -780,7 +792,7 @@ def form_fields(
 
 def typical_values(catalog: PersonaCatalog, persona_id: int) -> dict[str, str]:
     """The form values of a typical customer of a persona (its centroid, rounded)."""
-    centroid = catalog.assigner.centroids_in_units().loc[persona_id]
+    centroid = catalog.assigner.centroids_in_units().loc[persona_id].to_dict()
     values = {}
     for feature in catalog.spec.features:
         if isinstance(feature, NumericFeature):

@@ -18,6 +18,7 @@ from personamap import __version__
 from personamap.adapters.database.engine import create_database_engine
 from personamap.cli.wiring import registry
 from personamap.config import Settings, get_settings
+from personamap.dashboard.routes import install_dashboard
 from personamap.web import problems
 from personamap.web.auth import ApiKeys, require_keys_in_production
 from personamap.web.deps import Authorized
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(
         health.metrics_router, dependencies=auth if settings.serve_metrics_protected else []
     )
+    install_dashboard(app, settings, service)  # the persona dashboard, from /
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)
     problems.install(app)
     install_openapi(app, service, max_batch=settings.serve_max_batch, auth=api_keys.enabled)

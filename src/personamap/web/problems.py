@@ -18,25 +18,25 @@ from personamap.errors import (
     AssignmentError,
     AuthenticationError,
     DatabaseError,
-    InvalidRecords,
-    MalformedRequest,
+    InvalidRecordsError,
+    MalformedRequestError,
     NotFoundError,
     PersonamapError,
     RegistryError,
-    RequestTooLarge,
-    ServiceUnavailable,
+    RequestTooLargeError,
+    ServiceUnavailableError,
 )
 from personamap.web.records import MAX_LISTED_PROBLEMS
 
 logger = logging.getLogger(__name__)
 
 STATUS: tuple[tuple[type[PersonamapError], int], ...] = (
-    (MalformedRequest, 400),
+    (MalformedRequestError, 400),
     (AuthenticationError, 401),
     (NotFoundError, 404),
-    (RequestTooLarge, 413),
+    (RequestTooLargeError, 413),
     (AssignmentError, 422),
-    (ServiceUnavailable, 503),
+    (ServiceUnavailableError, 503),
     (DatabaseError, 503),
     (RegistryError, 503),
 )
@@ -63,7 +63,7 @@ def _json(status: int, body: object, headers: dict[str, str] | None = None) -> R
 async def _personamap_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PersonamapError)
     status = status_of(exc)
-    if isinstance(exc, InvalidRecords):
+    if isinstance(exc, InvalidRecordsError):
         return _json(status, {"detail": exc.details, "error_count": exc.count})
     if status >= 500:
         logger.warning("%s %s: %s", request.method, request.url.path, exc)

@@ -9,7 +9,9 @@ DataFrame per request.
 
 from __future__ import annotations
 
+import json
 import math
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -19,9 +21,9 @@ from typing import Annotated, Any, Literal, NotRequired
 import numpy as np
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     ConfigDict,
     Field,
-    StrictInt,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -34,7 +36,7 @@ from personamap.domain.assign import PersonaAssigner
 from personamap.domain.catalog import PersonaCatalog
 from personamap.domain.preprocessing import level_column
 from personamap.domain.spec import CategoricalFeature, FeatureSpec, NumericFeature
-from personamap.errors import InvalidRecords, MalformedRequest, RequestTooLarge
+from personamap.errors import InvalidRecordsError, MalformedRequestError, RequestTooLargeError
 
 RECORD_SCHEMA = "CustomerRecord"
 POSITIONAL_SCHEMA = "PositionalCustomerRecord"
@@ -45,6 +47,12 @@ Record = dict[str, Any]
 def _whole(value: float) -> float:
     if value != int(value):
         raise ValueError(f"{value!r} is not a whole number")
+    return value
+
+
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not an id: give text or a whole number")
     return value
 
 
@@ -88,8 +96,9 @@ _CONFIG = ConfigDict(extra="forbid")
 
 def _record_type(spec: FeatureSpec) -> Any:
     text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
+    number = Annotated[int, BeforeValidator(_not_a_boolean)]  # 12 and 12.0, not true
     customer_id = NotRequired[
-        Annotated[text | StrictInt, Field(description="The customer's id (text or integer).")]
+        Annotated[text | number, Field(description="The customer's id (text or integer).")]
     ]
     fields = {spec.id_column: customer_id, **_feature_types(spec)}
     return with_config(_CONFIG)(TypedDict(RECORD_SCHEMA, fields))  # type: ignore[operator]
@@ -117,7 +126,7 @@ def _shown(value: Any) -> Any:
 
 def _problems(
     exc: ValidationError, *, rename: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None
-) -> InvalidRecords:
+) -> InvalidRecordsError:
     errors = exc.errors(include_url=False, include_context=False)
     listed = []
     for error in errors[:MAX_LISTED_PROBLEMS]:
@@ -132,7 +141,7 @@ def _problems(
         )
     first = listed[0]
     where = ".".join(str(part) for part in list(first["loc"])[1:]) or "body"
-    return InvalidRecords(
+    return InvalidRecordsError(
         f"{len(errors)} problem(s) in the customer records, first {where}: {first['msg']}",
         listed,
         len(errors),
@@ -143,11 +152,13 @@ def _raise_for(exc: ValidationError, max_batch: int) -> None:
     """Turn a pydantic failure into a 400 (bad JSON), 413 (batch too long) or 422."""
     errors = exc.errors(include_url=False)
     if any(e["type"] == "json_invalid" for e in errors):
-        raise MalformedRequest(f"the request body is not valid JSON: {errors[0]['msg']}") from None
+        raise MalformedRequestError(
+            f"the request body is not valid JSON: {errors[0]['msg']}"
+        ) from None
     for error in errors:
         if error["type"] == "too_long" and error["loc"] == ():
             given = error.get("ctx", {}).get("actual_length", "more")
-            raise RequestTooLarge(
+            raise RequestTooLargeError(
                 f"a request holds at most {max_batch:,} customers, got {given}: "
                 "split the batch, or use `personamap assign` for large tables"
             ) from None
@@ -231,9 +242,9 @@ class RecordCodec:
         """Validate a JSON body holding one record or a list; return the records and whether a list.
 
         Raises:
-            MalformedRequest: the body is not JSON.
-            RequestTooLarge: the list is longer than ``max_batch``.
-            InvalidRecords: a record breaks the spec (each problem named, with its value).
+            MalformedRequestError: the body is not JSON.
+            RequestTooLargeError: the list is longer than ``max_batch``.
+            InvalidRecordsError: a record breaks the spec (each problem named, with its value).
         """
         many = body.lstrip()[:1] == b"["
         try:
@@ -251,8 +262,8 @@ class RecordCodec:
         spec's feature order; its problems are reported under the keys it was sent with.
 
         Raises:
-            RequestTooLarge: more than ``max_batch`` records.
-            InvalidRecords: not a list of records, or a record breaks the spec.
+            RequestTooLargeError: more than ``max_batch`` records.
+            InvalidRecordsError: not a list of records, or a record breaks the spec.
         """
         names = self.spec.feature_names
         positional: set[int] = set()
@@ -318,3 +329,13 @@ def example_record(catalog: PersonaCatalog, position: int = 0) -> dict[str, Any]
         else:
             record[feature.name] = str(value)
     return record
+
+
+def curl_example(catalog: PersonaCatalog, base_url: str, *, api_key: bool) -> str:
+    """A ``curl`` command assigning one example customer with ``POST /v1/assign``."""
+    body = json.dumps({"customer_id": "demo-1", **example_record(catalog)})
+    key = ' -H "X-API-Key: $PERSONAMAP_API_KEY"' if api_key else ""
+    return (
+        f"curl -s -X POST {base_url}/v1/assign -H 'Content-Type: application/json'{key} "
+        f"-d {shlex.quote(body)}"
+    )

@@ -26,7 +26,7 @@ from personamap.adapters.registry import Registry
 from personamap.adapters.registry.mlflow_registry import PRODUCTION
 from personamap.config import Settings, mask_url
 from personamap.domain.spec import load_spec
-from personamap.errors import DatabaseError, PersonamapError, RegistryError, ServiceUnavailable
+from personamap.errors import DatabaseError, PersonamapError, RegistryError, ServiceUnavailableError
 from personamap.services.catalog import CatalogContext, effective_catalog
 from personamap.web.assignment_records import check_database
 from personamap.web.cache import CatalogCache
@@ -78,6 +78,8 @@ class CatalogService:
         self.served: ServedCatalog | None = None
         self.problem = "the catalog is still loading"
         self.registry_problem: str | None = None
+        self.load_problem: str | None = None
+        self._refreshing = asyncio.Lock()
         self.migration_problem: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -87,11 +89,11 @@ class CatalogService:
         """The catalog to answer with (take it once per request).
 
         Raises:
-            ServiceUnavailable: no catalog is loaded, with the reason.
+            ServiceUnavailableError: no catalog is loaded, with the reason.
         """
         served = self.served
         if served is None:
-            raise ServiceUnavailable(f"no persona catalog is loaded: {self.problem}")
+            raise ServiceUnavailableError(f"no persona catalog is loaded: {self.problem}")
         return served
 
     async def readiness(self) -> Readiness:
@@ -105,8 +107,7 @@ class CatalogService:
                 f"serving catalog version {served.version} from the local cache "
                 f"{self.cache.path}: the model registry could not be reached at start"
             )
-        if self.registry_problem:
-            details.append(self.registry_problem)
+        details += [p for p in (self.registry_problem, self.load_problem) if p]
         database = await self._database_answers(details)
         return Readiness(
             ready=served is not None and database,
@@ -174,16 +175,17 @@ class CatalogService:
 
         Never raises: a failure is logged and shown by ``/readyz``; the served catalog stays.
         """
-        try:
-            await self._refresh()
-        except (PersonamapError, SQLAlchemyError, OSError) as exc:
-            # The registry or database failed mid-load: keep what is served, else the cache.
-            self.registry_problem = f"loading the production catalog failed: {exc}"
-            logger.warning("%s", self.registry_problem)
-            if self.served is None:
-                await self._start_from_cache(self.registry_problem)
-        except Exception:
-            logger.exception("checking the production catalog failed unexpectedly")
+        async with self._refreshing:  # the watcher and a caller (the dashboard) take turns
+            try:
+                await self._refresh()
+            except (PersonamapError, SQLAlchemyError, OSError) as exc:
+                # The registry or database failed mid-load: keep what is served, else the cache.
+                self.load_problem = f"loading the production catalog failed: {exc}"
+                logger.warning("%s", self.load_problem)
+                if self.served is None:
+                    await self._start_from_cache(self.load_problem)
+            except Exception:
+                logger.exception("checking the production catalog failed unexpectedly")
 
     async def _refresh(self) -> None:
         try:
@@ -205,8 +207,13 @@ class CatalogService:
             return
         if current is None or current.version != version or current.source == "cache":
             self._swap(await asyncio.to_thread(self._load, version))
+            self.load_problem = None
             return
-        recorded = await asyncio.to_thread(self._recorded_names, version)
+        try:
+            recorded = await asyncio.to_thread(self._recorded_names, version)
+        except SQLAlchemyError as exc:  # names stay as they are; /readyz shows the database
+            logger.warning("cannot read the personas' current names: %s", exc)
+            return
         served_names = current.persona_names
         names = {i: n for i, n in recorded.items() if served_names.get(i, n) != n}
         if names:

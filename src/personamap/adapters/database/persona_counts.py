@@ -72,6 +72,12 @@ def refresh_persona_counts(
     """
     counts: Table = PersonaCohortCount.__table__  # type: ignore[assignment]
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Refreshes take turns (readers are not blocked): two at once would both delete, then
+            # both insert the same keys. SQLite's single writer gives the same order by itself.
+            connection.exec_driver_sql(
+                "LOCK TABLE persona_cohort_counts IN SHARE ROW EXCLUSIVE MODE"
+            )
         this_version = (counts.c.model_name == model_name, counts.c.catalog_version == version)
         connection.execute(delete(counts).where(*this_version))
         if not inspect(connection).has_table(spec.table):

@@ -4,7 +4,8 @@ FastAPI's per-request machinery (request objects, dependency solving, response v
 costs several times what assigning one customer does, so these two endpoints are plain ASGI
 callables routed by the same app: the raw body is validated in one pass against the schema
 derived from the served catalog's spec, encoded into the scaled space and assigned by the
-vectorised assigner, and the answer is serialised once. Their OpenAPI description comes from
+vectorised assigner (single customers that arrive together are assigned together, see
+``web.batching``), and the answer is serialised once. Their OpenAPI description comes from
 ``web.openapi``; an error they raise reaches the app's exception handlers like any route's.
 """
 
@@ -17,7 +18,7 @@ import pydantic_core
 from starlette.concurrency import run_in_threadpool
 
 from personamap.config import Settings
-from personamap.errors import MalformedRequest, RequestTooLarge
+from personamap.errors import MalformedRequestError, RequestTooLargeError
 from personamap.web.assignment_records import record_assignments
 from personamap.web.auth import ApiKeys
 from personamap.web.batching import SingleCustomerBatcher
@@ -48,7 +49,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The request body, refused with 413 once it exceeds ``limit`` bytes."""
     declared = header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestTooLarge(
+        raise RequestTooLargeError(
             f"the request body has {int(declared):,} bytes, the limit is {limit:,} "
             "(PERSONAMAP_SERVE_MAX_BODY_BYTES)"
         )
@@ -62,7 +63,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise RequestTooLarge(
+            raise RequestTooLargeError(
                 f"the request body exceeds the limit of {limit:,} bytes "
                 "(PERSONAMAP_SERVE_MAX_BODY_BYTES)"
             )
@@ -147,7 +148,7 @@ class AssignmentEndpoints:
         try:
             data = pydantic_core.from_json(body)
         except ValueError as exc:
-            raise MalformedRequest(f"the request body is not valid JSON: {exc}") from None
+            raise MalformedRequestError(f"the request body is not valid JSON: {exc}") from None
         assigned = served.assign(served.codec.parse_reference(data))
         await self._account(assigned)
         return assigned.labels_json()
