@@ -14,6 +14,7 @@ import redis
 from typer.testing import CliRunner
 
 from assign_support import build_world, personamap_command, run_personamap, subprocess_env
+from personamap.adapters.database.persona_counts import read_persona_counts
 from personamap.cli import app
 from personamap.config import get_settings
 from personamap.errors import PersonamapError
@@ -33,6 +34,14 @@ def test_assign_prints_the_persona_mix_and_export_writes_named_personas(
     assert f"assigned with catalog version {world.version}" in first.stdout
     for text in ("2025-03", "2025-04", "poor fit", "total", "200 customers assigned", "rows/s"):
         assert text in first.stdout
+    assert "dashboard counts refreshed" in first.stdout
+    counts = read_persona_counts(
+        world.context.engine, model_name=world.context.model_name, version=world.version
+    )
+    assert counts.frame.groupby("cohort")["customers"].sum().to_dict() == {
+        "2025-03": 100,
+        "2025-04": 100,
+    }
 
     # The same session's settings, in-process (a subprocess start costs seconds).
     again = runner.invoke(app, ["assign", "--cohort", "2025-03"])

@@ -21,7 +21,13 @@ from personamap.cli.wiring import (
     spec_for,
 )
 from personamap.errors import PersonamapError
-from personamap.services.batch import BatchResult, assign_batch, cohort_ranges, since_range
+from personamap.services.batch import (
+    BatchResult,
+    assign_batch,
+    cohort_ranges,
+    refresh_counts,
+    since_range,
+)
 
 ENGINES = ("db", "spark")
 
@@ -119,6 +125,13 @@ def assign(
             progress=progress,
         )
     console.print(summary_table(result))
+    if result.assigned:
+        started = time.perf_counter()
+        rows = refresh_counts(context, result.version)
+        console.print(
+            f"dashboard counts refreshed ({rows:,} cohort x persona rows) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
     already = result.selected - result.assigned
     console.print(
         f"{result.assigned:,} customers assigned with catalog version {result.version} "

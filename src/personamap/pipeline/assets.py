@@ -17,7 +17,7 @@ import dagster as dg
 from personamap.adapters.notifier import Delivery
 from personamap.domain.cohort import CohortError
 from personamap.pipeline.resources import RESOURCE_KEY, PipelineServices
-from personamap.services.batch import assign_batch, cohort_ranges
+from personamap.services.batch import assign_batch, cohort_ranges, refresh_counts
 from personamap.services.cohorts import ingest_month, reference_cohort
 from personamap.services.ingest import IngestResult
 from personamap.services.monitor import Monitoring, monitor_cohort, policy_from
@@ -143,6 +143,8 @@ def cohort_assets(partitions: dg.PartitionsDefinition[str]) -> list[dg.AssetsDef
             cohort_ranges([month], services.context.cohort_timezone),
             chunk_size=services.settings.batch_chunk_size,
         )
+        if batch.assigned:
+            refresh_counts(services.context, batch.version)
         poor = int(batch.mix["poor"].sum()) if len(batch.mix) else 0
         assignment = CohortAssignment(
             cohort=month,

@@ -32,6 +32,7 @@ from personamap.adapters.database.assignments import (
     write_assignments,
 )
 from personamap.adapters.database.models import utcnow
+from personamap.adapters.database.persona_counts import refresh_persona_counts
 from personamap.domain.catalog import PersonaCatalog
 from personamap.domain.cohort import month_bounds
 from personamap.errors import CatalogError, PersonamapError
@@ -297,3 +298,18 @@ class WriteBehind:
         self._thread.join()
         if kind is None:
             self._raise()
+
+
+def refresh_counts(context: CatalogContext, version: int) -> int:
+    """Recount customers per cohort and persona of ``version`` for the dashboard; return rows.
+
+    A separate step after :func:`assign_batch`: one set-based GROUP BY, so the dashboard reads
+    aggregates instead of scanning assignments on every page.
+    """
+    return refresh_persona_counts(
+        context.engine,
+        spec=context.spec,
+        model_name=context.model_name,
+        version=version,
+        timezone=context.cohort_timezone,
+    )

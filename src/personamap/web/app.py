@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.routing import Route
 
 from personamap import __version__
 from personamap.adapters.database.engine import create_database_engine
@@ -22,6 +21,7 @@ from personamap.dashboard.routes import install_dashboard
 from personamap.web import problems
 from personamap.web.auth import ApiKeys, require_keys_in_production
 from personamap.web.deps import Authorized
+from personamap.web.fastlane import FastLane
 from personamap.web.metrics import MetricsMiddleware, ServiceMetrics
 from personamap.web.openapi import install_openapi
 from personamap.web.routes import customers, health, personas
@@ -80,9 +80,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     auth = [Authorized] if api_keys.enabled else []
 
     endpoints = AssignmentEndpoints(settings, service=service, metrics=metrics, api_keys=api_keys)
-    # Plain ASGI endpoints (see routes.assignment), first in line; documented by web.openapi.
-    app.router.routes.insert(0, Route("/v1/assign", endpoints.assign, methods=["POST"]))
-    app.router.routes.insert(1, Route("/predict", endpoints.predict, methods=["POST"]))
     app.include_router(personas.router, dependencies=auth)
     app.include_router(customers.router, dependencies=auth)
     app.include_router(health.router)
@@ -91,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_dashboard(app, settings, service)  # the persona dashboard, from /
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)
+    handlers = {"/v1/assign": endpoints.assign, "/predict": endpoints.predict}
+    app.add_middleware(FastLane, handlers=handlers, metrics=metrics)  # outermost: added last
     problems.install(app)
     install_openapi(app, service, max_batch=settings.serve_max_batch, auth=api_keys.enabled)
     return app

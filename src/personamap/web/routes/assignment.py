@@ -1,18 +1,12 @@
-"""``POST /v1/assign`` and ``POST /predict``: the hot path, as lean ASGI endpoints.
+"""``POST /v1/assign`` and ``POST /predict``: the hot path.
 
-FastAPI's per-request machinery (request objects, dependency solving, response validation)
-costs several times what assigning one customer does, so these two endpoints are plain ASGI
-callables routed by the same app: the raw body is validated in one pass against the schema
-derived from the served catalog's spec, encoded into the scaled space and assigned by the
-vectorised assigner (single customers that arrive together are assigned together, see
-``web.batching``), and the answer is serialised once. Their OpenAPI description comes from
-``web.openapi``; an error they raise reaches the app's exception handlers like any route's.
+The raw body is validated in one pass against the schema derived from the served catalog's spec,
+encoded into the scaled space and assigned by the vectorised assigner (single customers that
+arrive together are assigned together, see ``web.batching``), and the answer is serialised once.
+The handlers run in the fast lane (``web.fastlane``); ``web.openapi`` documents them.
 """
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 import pydantic_core
 from starlette.concurrency import run_in_threadpool
@@ -22,19 +16,10 @@ from personamap.errors import MalformedRequestError, RequestTooLargeError
 from personamap.web.assignment_records import record_assignments
 from personamap.web.auth import ApiKeys
 from personamap.web.batching import SingleCustomerBatcher
-from personamap.web.metrics import ServiceMetrics
+from personamap.web.fastlane import ClientGoneError
+from personamap.web.metrics import Receive, Scope, ServiceMetrics
 from personamap.web.served import Assigned
 from personamap.web.service import CatalogService
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Handler = Callable[[Scope, Receive], Awaitable[bytes]]
-
-
-class ClientGoneError(Exception):
-    """The client disconnected before sending the whole body (nobody to answer)."""
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -72,26 +57,6 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-class JSONEndpoint:
-    """An ASGI endpoint answering 200 with the JSON bytes its handler returns."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the handler; errors propagate to the app's exception handlers."""
-        try:
-            body = await self.handler(scope, receive)
-        except ClientGoneError:
-            return
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode("latin-1")),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-
 class AssignmentEndpoints:
     """The two assignment endpoints of one app.
 
@@ -117,8 +82,6 @@ class AssignmentEndpoints:
         self.record = settings.serve_record_assignments
         self.model_name = settings.model_name
         self.batcher = SingleCustomerBatcher(self._count)
-        self.assign = JSONEndpoint(self._assign)
-        self.predict = JSONEndpoint(self._predict)
 
     def _authorize(self, scope: Scope) -> None:
         if self.api_keys.enabled:
@@ -128,7 +91,7 @@ class AssignmentEndpoints:
                 key = token.strip() if scheme.lower() == "bearer" else None
             self.api_keys.require(key)
 
-    async def _assign(self, scope: Scope, receive: Receive) -> bytes:
+    async def assign(self, scope: Scope, receive: Receive) -> bytes:
         """Assign one customer (an object) or a batch (a list) to personas."""
         self._authorize(scope)
         served = self.service.require_catalog()  # taken once: one version per answer
@@ -140,7 +103,7 @@ class AssignmentEndpoints:
         await self._account(assigned)
         return assigned.batch_json() if many else assigned.single_json()
 
-    async def _predict(self, scope: Scope, receive: Receive) -> bytes:
+    async def predict(self, scope: Scope, receive: Receive) -> bytes:
         """The reference project's endpoint: records in, ``{"labels": [persona ids]}`` out."""
         self._authorize(scope)
         served = self.service.require_catalog()
