@@ -20,7 +20,6 @@ import argparse
 import os
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -34,10 +33,8 @@ from personamap.config import load_settings
 from personamap.domain.cohort import month_bounds
 from personamap.domain.synthetic import generate_cohort, load_personas
 from personamap.services.batch import assign_batch
+from scratch import DEFAULT_URL, scratch_database
 
-DEFAULT_URL = os.environ.get(
-    "PERSONAMAP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 MONTH = "2025-02"
 
 
@@ -50,17 +47,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-    admin = create_engine(args.postgres_url, isolation_level="AUTOCOMMIT")
-    name = f"personamap_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(args.postgres_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        with tempfile.TemporaryDirectory() as home:
-            run(url, Path(home), args)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_database(args.postgres_url) as url, tempfile.TemporaryDirectory() as home:
+        run(url, Path(home), args)
 
 
 def run(url: str, home: Path, args: argparse.Namespace) -> None:

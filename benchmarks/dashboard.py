@@ -19,15 +19,12 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-DEFAULT_URL = os.environ.get(
-    "PERSONAMAP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+from scratch import DEFAULT_URL, scratch_database
+
 MONTHS = [f"2025-{m:02d}" for m in range(1, 11)]
 GOAL_MS = 300.0
 ADMIN_KEY = "benchmark"
@@ -41,17 +38,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-    admin = create_engine(args.postgres_url, isolation_level="AUTOCOMMIT")
-    name = f"personamap_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(args.postgres_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        with tempfile.TemporaryDirectory() as home:
-            run(url, Path(home), args)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_database(args.postgres_url) as url, tempfile.TemporaryDirectory() as home:
+        run(url, Path(home), args)
 
 
 def _step(label: str, started: float) -> None:
