@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from personamap.adapters.database import catalog_records
 from personamap.domain.catalog import CANDIDATE, PRODUCTION, PersonaCatalog
-from personamap.errors import PersonamapError, RegistryError
+from personamap.services.catalog import open_registry
 
 if TYPE_CHECKING:  # MLflow is heavy to import; whoever builds the source brings the registry
     from personamap.adapters.registry import Registry
@@ -62,12 +62,7 @@ class CatalogSource:
         """The registry client (made on first use; MLflow is slow to import)."""
         with self._lock:
             if self._registry is None:
-                try:
-                    self._registry = self._make_registry()
-                except PersonamapError:
-                    raise
-                except Exception as exc:  # MLflow opens its store here: any failure is "not now"
-                    raise RegistryError(f"cannot open the model registry: {exc}") from exc
+                self._registry = open_registry(self._make_registry)
             return self._registry
 
     def production(self) -> Versioned | None:

@@ -7,7 +7,7 @@ people gave its personas since.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,7 @@ from personamap.domain.catalog import CANDIDATE, PRODUCTION, PersonaCatalog
 from personamap.domain.cohort import CohortError, month_bounds
 from personamap.domain.matching import Matching, match_catalogs
 from personamap.domain.spec import FeatureSpec
-from personamap.errors import CatalogError
+from personamap.errors import CatalogError, PersonamapError, RegistryError
 
 if TYPE_CHECKING:  # MLflow is heavy to import; only the wiring that builds a Registry needs it
     from personamap.adapters.registry import Registry
@@ -50,6 +50,20 @@ class Promotion:
     from_version: int | None
     to_version: int
     forced: bool
+
+
+def open_registry(factory: Callable[[], Registry]) -> Registry:
+    """Build a registry client; MLflow opens its store here, so any failure means "not now".
+
+    Raises:
+        RegistryError: when the registry cannot be opened (other personamap errors pass through).
+    """
+    try:
+        return factory()
+    except PersonamapError:
+        raise
+    except Exception as exc:  # MLflow raises whatever its store raises
+        raise RegistryError(f"cannot open the model registry: {exc}") from exc
 
 
 def cohort_frame(context: CatalogContext, months: Sequence[str]) -> pd.DataFrame:

@@ -26,8 +26,8 @@ from personamap.adapters.registry import Registry
 from personamap.adapters.registry.mlflow_registry import PRODUCTION
 from personamap.config import Settings, mask_url
 from personamap.domain.spec import load_spec
-from personamap.errors import DatabaseError, PersonamapError, RegistryError, ServiceUnavailableError
-from personamap.services.catalog import CatalogContext, effective_catalog
+from personamap.errors import DatabaseError, PersonamapError, ServiceUnavailableError
+from personamap.services.catalog import CatalogContext, effective_catalog, open_registry
 from personamap.web.assignment_records import check_database
 from personamap.web.cache import CatalogCache
 from personamap.web.metrics import ServiceMetrics
@@ -249,12 +249,7 @@ class CatalogService:
 
     def _client(self) -> Registry:
         if self._registry is None:
-            try:
-                self._registry = self._make_registry()
-            except PersonamapError:
-                raise
-            except Exception as exc:  # MLflow builds its store here: any failure means "not now"
-                raise RegistryError(f"cannot open the model registry: {exc}") from exc
+            self._registry = open_registry(self._make_registry)
         return self._registry
 
     def _production_version(self) -> int | None:
