@@ -232,11 +232,6 @@ class Settings(BaseSettings):
             return "unknown"
 
     @property
-    def is_embedded(self) -> bool:
-        """True when the database is the embedded SQLite default."""
-        return self.database_url_ is None
-
-    @property
     def auto_upgrade(self) -> bool:
         """SQLite files upgrade themselves; a server database is upgraded on purpose."""
         return make_url(self.database_url).get_backend_name() == "sqlite"

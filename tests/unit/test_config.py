@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from personamap.config import load_settings
@@ -16,7 +18,7 @@ def test_defaults_are_embedded_under_the_home_folder(monkeypatch: pytest.MonkeyP
     assert settings.database_url == "sqlite:///.personamap/personamap.db"
     assert settings.mlflow_tracking_uri == "sqlite:///.personamap/mlflow.db"
     assert settings.mlflow_artifact_location.endswith("/.personamap/mlartifacts")
-    assert settings.is_embedded
+    assert settings.auto_upgrade  # the embedded SQLite upgrades itself
 
 
 def test_database_url_and_mlflow_uri_are_read_under_their_usual_names(
@@ -27,7 +29,7 @@ def test_database_url_and_mlflow_uri_are_read_under_their_usual_names(
     settings = load_settings()
     assert settings.database_url == "postgresql://pm:s3cret@db:5432/pm"
     assert settings.mlflow_tracking_uri == "http://mlflow:5000"
-    assert not settings.is_embedded
+    assert not settings.auto_upgrade  # a server database is upgraded on purpose
 
 
 def test_described_settings_mask_the_database_password(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,10 +39,10 @@ def test_described_settings_mask_the_database_password(monkeypatch: pytest.Monke
     assert described["database_url"] == "postgresql://pm:***@db:5432/pm"
 
 
-def test_a_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+def test_a_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(str(tmp_path))
     monkeypatch.delenv("PERSONAMAP_HOME")
-    (tmp_path / ".env").write_text("PERSONAMAP_SPEC=survey\n")  # type: ignore[operator]
+    (tmp_path / ".env").write_text("PERSONAMAP_SPEC=survey\n")
     assert load_settings().spec == "survey"
 
 

@@ -624,8 +624,12 @@ class Comparison:
     personas: tuple[ComparedPersona, ...]
     chart: Figure
     checks: tuple[Check, ...]
-    checks_passed: bool
     retraining: str | None
+
+    @property
+    def checks_passed(self) -> bool:
+        """Whether every check of the candidate passed."""
+        return all(check.passed for check in self.checks)
 
 
 @dataclass(frozen=True)
@@ -693,7 +697,6 @@ def comparison(
         personas=tuple(rows),
         chart=chart,
         checks=c_catalog.checks,
-        checks_passed=c_catalog.checks_passed,
         retraining=retraining,
     )
 

@@ -8,7 +8,9 @@ not depend on a batch assignment having run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -79,14 +81,23 @@ def resolve_current(context: CatalogContext, current: str) -> str:
 
 
 def persona_mix(
-    context: CatalogContext, catalog: PersonaCatalog, months: list[str]
+    context: CatalogContext,
+    catalog: PersonaCatalog,
+    months: list[str],
+    assigned: Mapping[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
-    """Persona shares per cohort under one catalog (rows: months, columns: persona ids)."""
+    """Persona shares per cohort under one catalog (rows: months, columns: persona ids).
+
+    ``assigned`` gives the persona ids of months already assigned, which are not read again.
+    """
     ids = [p.persona_id for p in catalog.personas]
+    known = assigned or {}
     rows = {}
     for month in months:
-        assigned = catalog.assign(cohort_frame(context, [month]))["persona_id"]
-        rows[month] = assigned.value_counts(normalize=True).reindex(ids, fill_value=0.0)
+        persona_ids = known.get(month)
+        if persona_ids is None:
+            persona_ids = catalog.assign(cohort_frame(context, [month]))["persona_id"]
+        rows[month] = persona_ids.value_counts(normalize=True).reindex(ids, fill_value=0.0)
     return pd.DataFrame.from_dict(rows, orient="index", columns=ids)
 
 
@@ -106,12 +117,14 @@ def monitor_cohort(
     version, catalog = effective_catalog(context, catalog_version)
     reference_frame = cohort_frame(context, [reference])
     current_frame = cohort_frame(context, [current])
+    reference_assigned = catalog.assign(reference_frame)
+    current_assigned = catalog.assign(current_frame)
     report = drift_report(
         context.spec,
         reference_frame,
         current_frame,
-        reference_assignments=catalog.assign(reference_frame),
-        current_assignments=catalog.assign(current_frame),
+        reference_assignments=reference_assigned,
+        current_assignments=current_assigned,
         persona_ids=[p.persona_id for p in catalog.personas],
         policy=policy,
         labels=(reference, current),
@@ -125,7 +138,15 @@ def monitor_cohort(
         spec=context.spec,
         reference=reference_frame,
         current=current_frame,
-        mix=persona_mix(context, catalog, months),
+        mix=persona_mix(
+            context,
+            catalog,
+            months,
+            assigned={
+                reference: reference_assigned["persona_id"],
+                current: current_assigned["persona_id"],
+            },
+        ),
         names=names,
         model_name=context.model_name,
         catalog_version=version,
@@ -170,7 +191,7 @@ def _store(
     report: DriftReport,
     version: int,
     path: Path,
-    started: object,
+    started: datetime,
     delivery: Delivery | None,
 ) -> int:
     with Session(context.engine) as session, session.begin():
