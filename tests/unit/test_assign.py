@@ -368,6 +368,31 @@ def test_ties_go_to_the_persona_listed_first(anonymised: FeatureSpec) -> None:
     result = assigner.assign_matrix(np.zeros((1, 10)))
     assert result.persona_id.tolist() == [7]
     assert result.confidence.tolist() == [0.0]
+    assert assigner.row_assigner().assign([0.0] * 10) == (0, 1.0, 0.0, True)
+
+
+def test_the_row_assigner_agrees_with_the_matrix_path(
+    survey_assigner: PersonaAssigner, survey: FeatureSpec
+) -> None:
+    frame, _ = customers(survey, n=300)
+    X = survey_assigner.scaler_.transform(frame)
+    X[:5] *= 4.0  # a few customers far out: poor fits too
+    matrix = survey_assigner.assign_matrix(X)
+    rows = [survey_assigner.row_assigner().assign(row) for row in X.tolist()]
+    assert [r.persona_index for r in rows] == matrix.persona_index.tolist()
+    assert [r.good for r in rows] == matrix.good.tolist()
+    assert not all(r.good for r in rows)
+    np.testing.assert_allclose([r.distance for r in rows], matrix.distance, rtol=1e-12)
+    np.testing.assert_allclose([r.confidence for r in rows], matrix.confidence, atol=1e-12)
+
+
+def test_the_row_assigner_of_one_persona_is_always_confident(anonymised: FeatureSpec) -> None:
+    scaler = SpecScaler(anonymised).fit_from_spec()
+    assigner = PersonaAssigner.from_clustering(scaler, np.zeros((1, 10)))
+    row = assigner.row_assigner().assign([3.0] + [0.0] * 9)
+    assert (row.persona_index, row.distance, row.confidence) == (0, 3.0, 1.0)
+    with pytest.raises(ValueError, match="dimensions"):
+        assigner.row_assigner().assign([0.0] * 9)
 
 
 def test_ids_and_names_can_be_replaced_without_moving_centroids(

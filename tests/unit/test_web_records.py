@@ -64,6 +64,28 @@ def test_records_are_assigned_exactly_as_the_catalog_assigns_a_frame(spec_name: 
     np.testing.assert_array_equal(got["fit"], expected["fit"])
 
 
+@pytest.mark.parametrize("spec_name", ["anonymised", "survey"])
+def test_one_record_alone_is_assigned_as_in_a_batch(spec_name: str) -> None:
+    served, features = served_catalog(spec_name)
+    records, _ = served.codec.parse(json.dumps(records_of(features)).encode())
+    batch = served.assign(records)
+    encoded = served.codec.encode(records)
+    poor = 0
+    for position, record in enumerate(records):
+        assert served.codec.encode_one(record) == encoded[position].tolist()  # the same floats
+        one = served.assign_one({**record, "customer_id": 41})
+        answer, expected = json.loads(one.body), batch.item(position)
+        assert answer["customer_id"] == "41"
+        assert answer["catalog_version"] == 7
+        for field in ("persona_id", "persona_name", "fit"):
+            assert answer[field] == expected[field], (position, field)
+        assert answer["distance"] == pytest.approx(expected["distance"], rel=1e-12)
+        assert answer["confidence"] == pytest.approx(expected["confidence"], abs=1e-12)
+        assert (one.persona_id, one.good) == (expected["persona_id"], expected["fit"] == "good")
+        poor += not one.good
+    assert poor == batch.poor
+
+
 def test_one_record_is_an_object_and_its_id_is_kept_as_text() -> None:
     served, features = served_catalog("anonymised")
     record = {"customer_id": 42, **records_of(features.head(1))[0]}

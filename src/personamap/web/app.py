@@ -22,7 +22,7 @@ from personamap.web import problems
 from personamap.web.auth import ApiKeys, require_keys_in_production
 from personamap.web.deps import Authorized
 from personamap.web.fastlane import FastLane
-from personamap.web.metrics import MetricsMiddleware, ServiceMetrics
+from personamap.web.metrics import MetricsMiddleware, Receive, Scope, Send, ServiceMetrics
 from personamap.web.openapi import install_openapi
 from personamap.web.routes import customers, health, personas
 from personamap.web.routes.assignment import AssignmentEndpoints
@@ -36,7 +36,25 @@ without a restart.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class ServiceApp(FastAPI):
+    """The FastAPI app, with the hot endpoints answered before any of its layers (``web.fastlane``).
+
+    Attributes:
+        fast_lane: Answers ``POST /v1/assign`` and ``POST /predict`` (None: the framework does).
+    """
+
+    fast_lane: FastLane | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a request: the fast lane's paths directly, the rest through the framework."""
+        lane = self.fast_lane
+        if lane is not None and lane.handles(scope):
+            await lane(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> ServiceApp:
     """The web app for ``settings`` (default: from the environment).
 
     The catalog loads when the app starts (its lifespan), not here.
@@ -60,9 +78,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await service.stop()
+            metrics.flush()
             engine.dispose()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="personamap",
         version=__version__,
         description=DESCRIPTION,
@@ -89,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_dashboard(app, settings, service)  # the persona dashboard, from /
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)
     handlers = {"/v1/assign": endpoints.assign, "/predict": endpoints.predict}
-    app.add_middleware(FastLane, handlers=handlers, metrics=metrics)  # outermost: added last
+    app.fast_lane = FastLane(handlers=handlers, metrics=metrics)
     problems.install(app)
     install_openapi(app, service, max_batch=settings.serve_max_batch, auth=api_keys.enabled)
     return app

@@ -1,11 +1,11 @@
 """The fast lane: the hot endpoints answered ahead of the framework's per-request machinery.
 
 ``POST /v1/assign`` and ``POST /predict`` carry almost all the traffic, and for one customer the
-framework's layers (exception middleware, router, request objects, dependency solving) cost more
-than validating and assigning. This middleware, the outermost of the app's own, answers those two
-paths itself: it calls their handler, renders an error with the same :func:`problems.problem`
-the app's exception handlers use, and counts the request in the same metrics. Every other
-request goes on to the app.
+framework's layers (telemetry checks, exception middleware, router, request objects, dependency
+solving) cost more than validating and assigning. The app hands requests for those two paths to
+the fast lane before any of its layers (``web.app.ServiceApp``): it calls their handler, renders
+an error with the same :func:`problems.problem` the app's exception handlers use, and counts the
+request in the same metrics. Every other request goes through the framework.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from time import perf_counter
 
-from personamap.web.metrics import ASGIApp, Receive, Scope, Send, ServiceMetrics
+from personamap.web.metrics import Receive, Scope, Send, ServiceMetrics
 from personamap.web.problems import problem
 
 Handler = Callable[[Scope, Receive], Awaitable[bytes]]
@@ -27,27 +27,24 @@ class ClientGoneError(Exception):
 
 
 class FastLane:
-    """Answers ``POST`` to the given paths with their handlers; passes everything else on.
+    """Answers HTTP requests to the given paths with their handlers (``POST`` only).
 
     Args:
-        app: The app for every other request.
         handlers: Path -> handler.
         metrics: Where requests are counted and timed.
     """
 
-    def __init__(
-        self, app: ASGIApp, *, handlers: Mapping[str, Handler], metrics: ServiceMetrics
-    ) -> None:
-        self.app = app
+    def __init__(self, *, handlers: Mapping[str, Handler], metrics: ServiceMetrics) -> None:
         self.handlers = dict(handlers)
         self.metrics = metrics
 
+    def handles(self, scope: Scope) -> bool:
+        """Whether the request is the fast lane's to answer."""
+        return scope["type"] == "http" and scope["path"] in self.handlers
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer a fast-lane request, or pass it on."""
-        handler = self.handlers.get(scope["path"]) if scope["type"] == "http" else None
-        if handler is None:
-            await self.app(scope, receive, send)
-            return
+        """Answer a request to one of the fast lane's paths."""
+        handler = self.handlers[scope["path"]]
         started = perf_counter()
         status, headers = 200, [_JSON]
         try:

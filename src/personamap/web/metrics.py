@@ -5,10 +5,17 @@ values to memory-mapped files in ``PROMETHEUS_MULTIPROC_DIR`` and a scrape, answ
 worker, sums them all (prometheus_client's multiprocess mode). The variable must be set before
 ``prometheus_client`` is first imported; the ``serve`` command does that. In-process (tests, a
 single uvicorn) each app keeps its own registry.
+
+In multiprocess mode every update of a value locks, checks the process id (a system call) and
+writes the memory-mapped file: a few microseconds, several times per request. Counter
+increments are therefore summed in plain Python and written once per event-loop iteration
+(under load a worker answers several requests per iteration); a scrape first writes what its
+own worker has pending. Latencies are observed as they come (a histogram has no bulk update).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from time import perf_counter
@@ -89,6 +96,24 @@ class ServiceMetrics:
         self._served: tuple[str, str] | None = None
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._persona_children: dict[int, Counter] = {}
+        self._pending: dict[Counter, int] = {}
+
+    def _count(self, counter: Counter, amount: int = 1) -> None:
+        """Add to a counter at the end of this event-loop iteration (at once outside a loop)."""
+        pending = self._pending
+        if not pending:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop here: nothing would flush later
+                counter.inc(amount)
+                return
+        pending[counter] = pending.get(counter, 0) + amount
+
+    def flush(self) -> None:
+        """Write the pending counter increments."""
+        pending, self._pending = self._pending, {}
+        for counter, amount in pending.items():
+            counter.inc(amount)
 
     def record_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""
@@ -100,20 +125,27 @@ class ServiceMetrics:
                 self.latency.labels(method, route),
             )
             self._request_children[key] = children
-        children[0].inc()
+        self._count(children[0])
         children[1].observe(seconds)
 
     def record_assignments(self, per_persona: dict[int, int], poor: int) -> None:
         """Count assigned customers per persona, and the poor fits among them."""
         for persona_id, count in per_persona.items():
-            child = self._persona_children.get(persona_id)
-            if child is None:
-                child = self._persona_children[persona_id] = self.assignments.labels(
-                    str(persona_id)
-                )
-            child.inc(count)
+            self._count(self._persona(persona_id), count)
         if poor:
-            self.poor_fit.inc(poor)
+            self._count(self.poor_fit, poor)
+
+    def record_assignment(self, persona_id: int, *, good: bool) -> None:
+        """Count one assigned customer (``record_assignments`` for a single one)."""
+        self._count(self._persona(persona_id))
+        if not good:
+            self._count(self.poor_fit)
+
+    def _persona(self, persona_id: int) -> Counter:
+        child = self._persona_children.get(persona_id)
+        if child is None:  # labels() costs more than the update: look each child up once
+            child = self._persona_children[persona_id] = self.assignments.labels(str(persona_id))
+        return child
 
     def serving(self, version: int, source: str) -> None:
         """Mark the catalog version this worker now serves (and unmark the previous one)."""
@@ -125,6 +157,7 @@ class ServiceMetrics:
 
     def render(self) -> bytes:
         """The Prometheus text exposition: all workers' values in multiprocess mode."""
+        self.flush()
         if multiprocess_dir() is None:
             return generate_latest(self.registry)
         registry = CollectorRegistry()

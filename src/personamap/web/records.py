@@ -190,6 +190,8 @@ class RecordCodec:
     _weight: float
     _width: int
     _numeric_only: bool
+    _row_numeric: tuple[tuple[str, int, float, float], ...]
+    _row_categorical: tuple[tuple[str, Mapping[str, int]], ...]
 
     @classmethod
     def for_assigner(cls, assigner: PersonaAssigner, *, max_batch: int) -> RecordCodec:
@@ -214,6 +216,8 @@ class RecordCodec:
             )
             for f in spec.categorical
         )
+        center = np.asarray(scaler.center_, dtype=np.float64)
+        scale = np.asarray(scaler.scale_, dtype=np.float64)
         record_type = _record_type(spec)
         batch_type: Any = Annotated[
             list[record_type],  # type: ignore[valid-type]
@@ -228,12 +232,20 @@ class RecordCodec:
             positional=TypeAdapter(_positional_type(spec)),
             _numeric=getter,
             _numeric_columns=np.array([columns[n] for n in numeric_names], dtype=np.intp),
-            _center=np.asarray(scaler.center_, dtype=np.float64),
-            _scale=np.asarray(scaler.scale_, dtype=np.float64),
+            _center=center,
+            _scale=scale,
             _categorical=categorical,
             _weight=float(scaler.categorical_weight),
             _width=len(scaler.feature_names_out_),
             _numeric_only=[columns[n] for n in numeric_names] == list(range(len(columns))),
+            _row_numeric=tuple(
+                (name, columns[name], float(center[i]), float(scale[i]))
+                for i, name in enumerate(numeric_names)
+            ),
+            _row_categorical=tuple(
+                (f.name, {level: columns[level_column(f.name, level)] for level in f.levels})
+                for f in spec.categorical
+            ),
         )
 
     # -- parsing ---------------------------------------------------------------------------
@@ -309,6 +321,18 @@ class RecordCodec:
             found = np.fromiter((codes[record[name]] for record in records), dtype=np.intp, count=n)
             out[rows, columns[found]] = self._weight
         return out
+
+    def encode_one(self, record: Record) -> list[float]:
+        """One validated record as a row of the scaled space, in plain Python (see ``encode``).
+
+        The same arithmetic as ``encode``, element by element: the same floats.
+        """
+        row = [0.0] * self._width
+        for name, column, center, scale in self._row_numeric:
+            row[column] = (record[name] - center) / scale
+        for name, columns in self._row_categorical:
+            row[columns[record[name]]] = self._weight
+        return row
 
     def customer_ids(self, records: Sequence[Record]) -> list[str | None]:
         """The id of each record (None where not given)."""

@@ -1,8 +1,9 @@
 """``POST /v1/assign`` and ``POST /predict``: the hot path.
 
 The raw body is validated in one pass against the schema derived from the served catalog's spec,
-encoded into the scaled space and assigned by the vectorised assigner (single customers that
-arrive together are assigned together, see ``web.batching``), and the answer is serialised once.
+encoded into the scaled space and assigned: a list by the vectorised assigner, a single customer
+in plain Python (numpy's per-call overhead would be most of its cost); the answer is serialised
+once.
 The handlers run in the fast lane (``web.fastlane``); ``web.openapi`` documents them.
 """
 
@@ -15,7 +16,6 @@ from personamap.config import Settings
 from personamap.errors import MalformedRequestError, RequestTooLargeError
 from personamap.web.assignment_records import record_assignments
 from personamap.web.auth import ApiKeys
-from personamap.web.batching import SingleCustomerBatcher
 from personamap.web.fastlane import ClientGoneError
 from personamap.web.metrics import Receive, Scope, ServiceMetrics
 from personamap.web.served import Assigned
@@ -81,7 +81,6 @@ class AssignmentEndpoints:
         self.max_body = settings.serve_max_body_bytes
         self.record = settings.serve_record_assignments
         self.model_name = settings.model_name
-        self.batcher = SingleCustomerBatcher(self._count)
 
     def _authorize(self, scope: Scope) -> None:
         if self.api_keys.enabled:
@@ -97,8 +96,9 @@ class AssignmentEndpoints:
         served = self.service.require_catalog()  # taken once: one version per answer
         records, many = served.codec.parse(await read_body(scope, receive, self.max_body))
         if not many and not self.record:
-            assigned, position = await self.batcher.assign(served, records[0])
-            return assigned.single_json(position)
+            one = served.assign_one(records[0])
+            self.metrics.record_assignment(one.persona_id, good=one.good)
+            return one.body
         assigned = served.assign(records)
         await self._account(assigned)
         return assigned.batch_json() if many else assigned.single_json()
