@@ -161,6 +161,13 @@ def test_oversized_bodies_and_batches_answer_413(
         too_big = client.post("/v1/assign", content=b"[" + b" " * 5000 + b"]")
         assert too_big.status_code == 413
         assert "limit is 4,096" in too_big.json()["detail"]
+        # Streamed in chunks, without a declared length: counted as it arrives.
+        streamed = client.post("/v1/assign", content=iter([b"[", b" " * 3000, b" " * 3000, b"]"]))
+        assert streamed.status_code == 413
+        assert "exceeds the limit of 4,096" in streamed.json()["detail"]
+        one = json.dumps(batch[0]).encode()
+        pieces = [one[:10], one[10:20], one[20:]]
+        assert client.post("/v1/assign", content=iter(pieces)).status_code == 200
 
 
 def test_lists_the_personas_and_shows_one(

@@ -60,6 +60,9 @@ class ApiKeys:
 
     def __init__(self, hashes: Iterable[str]) -> None:
         self._digests = tuple(bytes.fromhex(h.removeprefix(PREFIX)) for h in hashes)
+        # Keys seen to match, so a client's every request does not hash its key again. At most
+        # one per configured hash (two keys cannot share a SHA-256), so this cannot grow.
+        self._accepted: set[str] = set()
 
     @property
     def enabled(self) -> bool:
@@ -67,13 +70,17 @@ class ApiKeys:
         return bool(self._digests)
 
     def accepts(self, key: str | None) -> bool:
-        """Whether ``key`` is one of the configured keys (compared in constant time)."""
+        """Whether ``key`` is one of the configured keys (hashes compared in constant time)."""
         if not key:
             return False
+        if key in self._accepted:
+            return True
         digest = hashlib.sha256(key.encode("utf-8")).digest()
         found = False
         for accepted in self._digests:
             found |= hmac.compare_digest(digest, accepted)
+        if found:
+            self._accepted.add(key)
         return found
 
     def require(self, key: str | None) -> None:

@@ -32,29 +32,36 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The request body, refused with 413 once it exceeds ``limit`` bytes."""
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientGoneError
+    first = message.get("body", b"")
+    if not message.get("more_body", False) and len(first) <= limit:  # the usual: all at once
+        return bytes(first)
     declared = header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestTooLargeError(
             f"the request body has {int(declared):,} bytes, the limit is {limit:,} "
             "(PERSONAMAP_SERVE_MAX_BODY_BYTES)"
         )
-    chunks = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGoneError
-        chunk = message.get("body", b"")
-        size += len(chunk)
+    chunks = [first]
+    size = len(first)
+    more = message.get("more_body", False)
+    while True:
         if size > limit:
             raise RequestTooLargeError(
                 f"the request body exceeds the limit of {limit:,} bytes "
                 "(PERSONAMAP_SERVE_MAX_BODY_BYTES)"
             )
+        if not more:
+            return b"".join(chunks)
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGoneError
+        chunk = message.get("body", b"")
+        size += len(chunk)
         chunks.append(chunk)
         more = message.get("more_body", False)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class AssignmentEndpoints:
