@@ -80,3 +80,30 @@ def test_outside_an_event_loop_updates_are_written_at_once() -> None:
     assert registry.get_sample_value("personamap_assignments_total", {"persona_id": "1"}) == 2
     assert registry.get_sample_value("personamap_poor_fit_assignments_total") == 1
     assert b'route="/healthz"' in generate_latest(registry)
+
+
+def test_updates_left_by_a_loop_that_ended_are_written_by_the_next_loop() -> None:
+    metrics = ServiceMetrics()
+
+    def assigned() -> float | None:
+        return metrics.registry.get_sample_value(
+            "personamap_assignments_total", {"persona_id": "2"}
+        )
+
+    first = asyncio.new_event_loop()
+
+    def record_and_stop() -> None:
+        metrics.record_assignment(2, good=True)
+        first.stop()  # the loop ends with this iteration, before the arranged flush
+
+    first.call_soon(record_and_stop)
+    first.run_forever()
+    first.close()
+    assert assigned() == 0
+
+    async def next_loop() -> None:
+        metrics.record_assignment(2, good=True)
+        await asyncio.sleep(0)
+
+    asyncio.run(next_loop())
+    assert assigned() == 2

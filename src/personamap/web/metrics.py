@@ -99,19 +99,21 @@ class ServiceMetrics:
         self._persona_children: dict[int, Counter] = {}
         self._pending: dict[Counter, int] = {}
         self._pending_latency: dict[Histogram, list[float]] = {}
-        self._flush_scheduled = False
+        self._flush_loop: asyncio.AbstractEventLoop | None = None
 
     def _later(self) -> bool:
         """Whether updates can wait for the end of this event-loop iteration (then it is arranged).
 
-        False outside a running loop: nothing would write them later.
+        False outside a running loop: nothing would write them later. A flush arranged on
+        another loop (one that may have ended, as a test client's does) does not count.
         """
-        if not self._flush_scheduled:
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:
-                return False
-            self._flush_scheduled = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        if self._flush_loop is not loop:
+            loop.call_soon(self.flush)
+            self._flush_loop = loop
         return True
 
     def _count(self, counter: Counter, amount: int = 1) -> None:
@@ -122,7 +124,7 @@ class ServiceMetrics:
 
     def flush(self) -> None:
         """Write the pending counter increments and latencies."""
-        self._flush_scheduled = False
+        self._flush_loop = None
         pending, self._pending = self._pending, {}
         latencies, self._pending_latency = self._pending_latency, {}
         for counter, amount in pending.items():
