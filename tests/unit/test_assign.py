@@ -368,7 +368,7 @@ def test_ties_go_to_the_persona_listed_first(anonymised: FeatureSpec) -> None:
     result = assigner.assign_matrix(np.zeros((1, 10)))
     assert result.persona_id.tolist() == [7]
     assert result.confidence.tolist() == [0.0]
-    assert assigner.row_assigner().assign([0.0] * 10) == (0, 1.0, 0.0, True)
+    assert assigner.row_assigner().assign([0.0] * 10) == (0, 7, 1.0, 0.0, True)
 
 
 def test_the_row_assigner_agrees_with_the_matrix_path(
@@ -380,6 +380,7 @@ def test_the_row_assigner_agrees_with_the_matrix_path(
     matrix = survey_assigner.assign_matrix(X)
     rows = [survey_assigner.row_assigner().assign(row) for row in X.tolist()]
     assert [r.persona_index for r in rows] == matrix.persona_index.tolist()
+    assert [r.persona_id for r in rows] == matrix.persona_id.tolist()
     assert [r.good for r in rows] == matrix.good.tolist()
     assert not all(r.good for r in rows)
     np.testing.assert_allclose([r.distance for r in rows], matrix.distance, rtol=1e-12)

@@ -68,6 +68,7 @@ class RowAssignment(NamedTuple):
     """Assignment of one encoded row (the fields of :class:`MatrixAssignment` for one customer)."""
 
     persona_index: int
+    persona_id: int
     distance: float
     confidence: float
     good: bool
@@ -352,7 +353,9 @@ class PersonaAssigner(BaseEstimator):  # type: ignore[misc]
     def row_assigner(self) -> RowAssigner:
         """An assigner of one encoded row at a time, in plain Python (see :class:`RowAssigner`)."""
         self._check_built()
-        return RowAssigner(self.centroids_.tolist(), self.thresholds_.tolist())
+        return RowAssigner(
+            self.centroids_.tolist(), self.persona_ids_.tolist(), self.thresholds_.tolist()
+        )
 
     def _nearest_two(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest persona, its distance, and the distance to the second nearest (inf if none)."""
@@ -423,13 +426,20 @@ class RowAssigner:
 
     Args:
         centroids: Centroids in scaled space, one row per persona.
+        persona_ids: Persona id per centroid.
         thresholds: Fit threshold per persona.
     """
 
-    def __init__(self, centroids: Sequence[Sequence[float]], thresholds: Sequence[float]) -> None:
-        if not centroids or len(centroids) != len(thresholds):
-            raise ValueError("a RowAssigner needs one threshold per centroid, and a centroid")
+    def __init__(
+        self,
+        centroids: Sequence[Sequence[float]],
+        persona_ids: Sequence[int],
+        thresholds: Sequence[float],
+    ) -> None:
+        if not centroids or not len(centroids) == len(persona_ids) == len(thresholds):
+            raise ValueError("a RowAssigner needs centroids, each with an id and a threshold")
         self._centroids = [tuple(float(v) for v in row) for row in centroids]
+        self._ids = [int(i) for i in persona_ids]
         self._thresholds = [float(t) for t in thresholds]
 
     def assign(self, row: Sequence[float]) -> RowAssignment:
@@ -445,7 +455,11 @@ class RowAssigner:
         second = min(distances)  # inf with one persona: confidence 1
         ratio = nearest / second if second > 0 else 1.0
         return RowAssignment(
-            best, nearest, min(max(1.0 - ratio, 0.0), 1.0), nearest <= self._thresholds[best]
+            persona_index=best,
+            persona_id=self._ids[best],
+            distance=nearest,
+            confidence=min(max(1.0 - ratio, 0.0), 1.0),
+            good=nearest <= self._thresholds[best],
         )
 
 

@@ -142,11 +142,10 @@ class ServiceMetrics:
                 self.latency.labels(method, route),
             )
             self._request_children[key] = children
+        self._count(children[0])
         if self._later():
-            self._pending[children[0]] = self._pending.get(children[0], 0) + 1
             self._pending_latency.setdefault(children[1], []).append(seconds)
         else:
-            children[0].inc()
             children[1].observe(seconds)
 
     def record_assignments(self, per_persona: dict[int, int], poor: int) -> None:

@@ -24,6 +24,25 @@ from personamap.web.records import Record, RecordCodec, example_record
 Source = Literal["registry", "cache"]
 
 
+def assignment_item(
+    customer_id: str | None,
+    persona_id: int,
+    persona_name: str,
+    distance: float,
+    confidence: float,
+    good: bool,
+) -> dict[str, Any]:
+    """The answer for one customer (the fields of ``schemas.AssignmentItem``)."""
+    return {
+        "customer_id": customer_id,
+        "persona_id": persona_id,
+        "persona_name": persona_name,
+        "distance": distance,
+        "confidence": confidence,
+        "fit": "good" if good else "poor",
+    }
+
+
 @dataclass(frozen=True)
 class Assigned:
     """The assignment of a list of records by one catalog version."""
@@ -60,35 +79,15 @@ class Assigned:
 
     def item(self, position: int) -> dict[str, Any]:
         """The answer for one record (the fields of ``schemas.AssignmentItem``)."""
-        ids, persona_ids, names, distances, confidences, good = self._columns
-        return {
-            "customer_id": ids[position],
-            "persona_id": persona_ids[position],
-            "persona_name": names[position],
-            "distance": distances[position],
-            "confidence": confidences[position],
-            "fit": "good" if good[position] else "poor",
-        }
+        return assignment_item(*(column[position] for column in self._columns))
 
     def items(self) -> list[dict[str, Any]]:
         """One answer per record (the fields of ``schemas.AssignmentItem``)."""
-        return [
-            {
-                "customer_id": customer_id,
-                "persona_id": persona_id,
-                "persona_name": name,
-                "distance": distance,
-                "confidence": confidence,
-                "fit": "good" if good else "poor",
-            }
-            for customer_id, persona_id, name, distance, confidence, good in zip(
-                *self._columns, strict=True
-            )
-        ]
+        return [assignment_item(*row) for row in zip(*self._columns, strict=True)]
 
-    def single_json(self, position: int = 0) -> bytes:
+    def single_json(self) -> bytes:
         """The answer to a single-customer request (``schemas.Assignment``)."""
-        item = self.item(position)
+        item = self.item(0)
         item["catalog_version"] = self.version
         return pydantic_core.to_json(item)
 
@@ -124,7 +123,6 @@ class ServedCatalog:
     example: dict[str, Any]
     _names: np.ndarray
     _rows: RowAssigner
-    _persona_ids: tuple[int, ...]
 
     @classmethod
     def build(
@@ -140,7 +138,6 @@ class ServedCatalog:
             example=example_record(catalog),
             _names=np.asarray(catalog.assigner.persona_names_, dtype=object),
             _rows=catalog.assigner.row_assigner(),
-            _persona_ids=tuple(int(i) for i in catalog.assigner.persona_ids_),
         )
 
     def renamed(self, names: Mapping[int, str]) -> ServedCatalog:
@@ -174,18 +171,17 @@ class ServedCatalog:
         fraction of its cost: numpy's per-call overhead is most of the time for one customer.
         """
         row = self._rows.assign(self.codec.encode_one(record))
-        persona_id = self._persona_ids[row.persona_index]
         customer_id = record.get(self.codec.id_field)
-        answer = {
-            "customer_id": None if customer_id is None else str(customer_id),
-            "persona_id": persona_id,
-            "persona_name": self._names[row.persona_index],
-            "distance": row.distance,
-            "confidence": row.confidence,
-            "fit": "good" if row.good else "poor",
-            "catalog_version": self.version,
-        }
-        return OneAssigned(pydantic_core.to_json(answer), persona_id, row.good)
+        answer = assignment_item(
+            None if customer_id is None else str(customer_id),
+            row.persona_id,
+            self._names[row.persona_index],
+            row.distance,
+            row.confidence,
+            row.good,
+        )
+        answer["catalog_version"] = self.version
+        return OneAssigned(pydantic_core.to_json(answer), row.persona_id, row.good)
 
     def personas(self) -> list[dict[str, Any]]:
         """The personas (the fields of ``schemas.Persona``)."""
